@@ -1,0 +1,101 @@
+"""langchain-calibrate: calibrated confidence for LangChain RAG applications.
+
+Capture evidence inside runs (``CalibrationHandler``, ``ScoredRetriever``), turn it into signals
+(``compute_signals``), map the signals to a probability of being correct (the calibrators), attach
+it to a chain's output (``with_calibration``) and act on it (``route_by_confidence``).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from langchain_calibrate._version import __version__
+
+if TYPE_CHECKING:
+    from langchain_calibrate.calibrators import (
+        BaseCalibrator,
+        CalibratorFileError,
+        LogisticCalibrator,
+        PlattScaling,
+        TemperatureScaling,
+        load_calibrator,
+    )
+    from langchain_calibrate.handler import CalibrationHandler, RunEvidence
+    from langchain_calibrate.logprobs import TokenLogprob, TopLogprob, normalize_logprobs
+    from langchain_calibrate.result import Calibration
+    from langchain_calibrate.retrievers import ScoredRetriever
+    from langchain_calibrate.routing import (
+        LowConfidenceError,
+        RoutingDecision,
+        require_confidence,
+        route_by_confidence,
+    )
+    from langchain_calibrate.runnable import CalibratedRunnable, with_calibration
+    from langchain_calibrate.signals import SignalConfig, Signals, compute_signals
+
+__all__ = (
+    "BaseCalibrator",
+    "CalibratedRunnable",
+    "Calibration",
+    "CalibrationHandler",
+    "CalibratorFileError",
+    "LogisticCalibrator",
+    "LowConfidenceError",
+    "PlattScaling",
+    "RoutingDecision",
+    "RunEvidence",
+    "ScoredRetriever",
+    "SignalConfig",
+    "Signals",
+    "TemperatureScaling",
+    "TokenLogprob",
+    "TopLogprob",
+    "__version__",
+    "compute_signals",
+    "load_calibrator",
+    "normalize_logprobs",
+    "require_confidence",
+    "route_by_confidence",
+    "with_calibration",
+)
+
+# Imported on first use so `import langchain_calibrate` stays cheap (scikit-learn, faiss).
+_dynamic_imports = {
+    "BaseCalibrator": "calibrators",
+    "CalibratorFileError": "calibrators",
+    "LogisticCalibrator": "calibrators",
+    "PlattScaling": "calibrators",
+    "TemperatureScaling": "calibrators",
+    "load_calibrator": "calibrators",
+    "CalibrationHandler": "handler",
+    "RunEvidence": "handler",
+    "TokenLogprob": "logprobs",
+    "TopLogprob": "logprobs",
+    "normalize_logprobs": "logprobs",
+    "Calibration": "result",
+    "ScoredRetriever": "retrievers",
+    "LowConfidenceError": "routing",
+    "RoutingDecision": "routing",
+    "require_confidence": "routing",
+    "route_by_confidence": "routing",
+    "CalibratedRunnable": "runnable",
+    "with_calibration": "runnable",
+    "SignalConfig": "signals",
+    "Signals": "signals",
+    "compute_signals": "signals",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _dynamic_imports.get(name)
+    if module_name is None:
+        msg = f"module 'langchain_calibrate' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(import_module(f"langchain_calibrate.{module_name}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

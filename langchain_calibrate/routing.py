@@ -1,0 +1,289 @@
+"""Send low-confidence answers somewhere else: "I don't know", a review queue, a bigger model."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
+from langchain_core.runnables.utils import AddableDict
+from pydantic import BaseModel, ConfigDict
+from typing_extensions import override
+
+from langchain_calibrate.result import Calibration
+from langchain_calibrate.runnable import CalibratedRunnable, with_calibration
+
+__all__ = [
+    "ConfidenceRouter",
+    "LowConfidenceError",
+    "RoutingDecision",
+    "SupportsThreshold",
+    "require_confidence",
+    "route_by_confidence",
+]
+
+
+@runtime_checkable
+class SupportsThreshold(Protocol):
+    """A fitted threshold object (for example one chosen for a target risk)."""
+
+    @property
+    def threshold(self) -> float:
+        """The confidence at or above which an answer is kept."""
+        ...
+
+
+def _threshold_value(threshold: float | SupportsThreshold) -> float:
+    value = threshold.threshold if isinstance(threshold, SupportsThreshold) else threshold
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        msg = f"threshold must be a number in [0, 1] (or have a .threshold in it); got {value!r}."
+        raise ValueError(msg)
+    return float(value)
+
+
+class RoutingDecision(BaseModel):
+    """Why an answer was kept or sent to the fallback."""
+
+    model_config = ConfigDict(frozen=True)
+
+    routed: bool
+    reason: str
+    threshold: float
+    confidence: float | None
+    is_calibrated: bool
+    original_output: Any = None
+    """The primary chain's answer when it was routed away (kept for review)."""
+
+
+class LowConfidenceError(Exception):
+    """Raised by ``require_confidence`` so ``with_fallbacks`` can take over.
+
+    Attributes:
+        calibration: The calibration that fell short.
+        output: The answer that was withheld.
+        threshold: The threshold it missed.
+    """
+
+    def __init__(self, calibration: Calibration, output: Any, threshold: float) -> None:
+        self.calibration = calibration
+        self.output = output
+        self.threshold = threshold
+        shown = "none" if calibration.confidence is None else f"{calibration.confidence:.3f}"
+        kind = "probability" if calibration.is_calibrated else "raw score"
+        super().__init__(
+            f"Confidence {shown} ({kind}) is below the threshold {threshold:.3f}"
+            + (f"; flags: {', '.join(calibration.flags)}" if calibration.flags else "")
+        )
+
+
+def _decide(
+    calibration: Calibration, threshold: float, route_on_flags: Sequence[str]
+) -> tuple[bool, str]:
+    flagged = [f for f in calibration.flags if f in route_on_flags]
+    if calibration.confidence is None:
+        return True, "no confidence (no logprob evidence and no calibrator)"
+    if flagged:
+        return True, f"flagged: {', '.join(flagged)}"
+    if calibration.confidence < threshold:
+        return True, f"confidence {calibration.confidence:.3f} < threshold {threshold:.3f}"
+    return False, f"confidence {calibration.confidence:.3f} >= threshold {threshold:.3f}"
+
+
+class ConfidenceRouter(RunnableSerializable[Any, dict[str, Any]]):
+    """Run a calibrated chain; below the threshold, run the fallback instead.
+
+    Returns ``{"output", "calibration", "routing"}``; ``output`` is the fallback's when routed.
+    Build it with ``route_by_confidence``. Streaming buffers the primary answer (it cannot be
+    judged before it is complete), then streams either it or the fallback.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    calibrated: CalibratedRunnable
+    fallback: Runnable[Any, Any]
+    threshold: float
+    route_on_flags: tuple[str, ...] = ()
+    fallback_input: Literal["input", "result"] = "input"
+
+    def _fallback_arg(self, input: Any, result: dict[str, Any]) -> Any:
+        if self.fallback_input == "input":
+            return input
+        return {"input": input, "output": result["output"], "calibration": result["calibration"]}
+
+    def _decision(self, result: dict[str, Any]) -> RoutingDecision:
+        calibration: Calibration = result["calibration"]
+        routed, reason = _decide(calibration, self.threshold, self.route_on_flags)
+        return RoutingDecision(
+            routed=routed,
+            reason=reason,
+            threshold=self.threshold,
+            confidence=calibration.confidence,
+            is_calibrated=calibration.is_calibrated,
+            original_output=result["output"] if routed else None,
+        )
+
+    def _invoke(
+        self, input: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig
+    ) -> dict[str, Any]:
+        result = self.calibrated.invoke(input, config)
+        decision = self._decision(result)
+        output = result["output"]
+        if decision.routed:
+            output = self.fallback.invoke(self._fallback_arg(input, result), config)
+        return AddableDict(output=output, calibration=result["calibration"], routing=decision)
+
+    async def _ainvoke(
+        self, input: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
+    ) -> dict[str, Any]:
+        result = await self.calibrated.ainvoke(input, config)
+        decision = self._decision(result)
+        output = result["output"]
+        if decision.routed:
+            output = await self.fallback.ainvoke(self._fallback_arg(input, result), config)
+        return AddableDict(output=output, calibration=result["calibration"], routing=decision)
+
+    @override
+    def invoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        return self._call_with_config(self._invoke, input, config, **kwargs)
+
+    @override
+    async def ainvoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
+
+    def _stream(
+        self, inputs: Iterator[Any], run_manager: CallbackManagerForChainRun, config: RunnableConfig
+    ) -> Iterator[dict[str, Any]]:
+        input = next(inputs)
+        result = self.calibrated.invoke(input, config)
+        decision = self._decision(result)
+        meta = {"calibration": result["calibration"], "routing": decision}
+        if not decision.routed:
+            yield AddableDict(output=result["output"], **meta)
+            return
+        yield AddableDict(meta)
+        for chunk in self.fallback.stream(self._fallback_arg(input, result), config):
+            yield AddableDict(output=chunk)
+
+    async def _astream(
+        self,
+        inputs: AsyncIterator[Any],
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+    ) -> AsyncIterator[dict[str, Any]]:
+        input = await anext(inputs)
+        result = await self.calibrated.ainvoke(input, config)
+        decision = self._decision(result)
+        meta = {"calibration": result["calibration"], "routing": decision}
+        if not decision.routed:
+            yield AddableDict(output=result["output"], **meta)
+            return
+        yield AddableDict(meta)
+        async for chunk in self.fallback.astream(self._fallback_arg(input, result), config):
+            yield AddableDict(output=chunk)
+
+    @override
+    def stream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[dict[str, Any]]:
+        yield from self._transform_stream_with_config(iter([input]), self._stream, config, **kwargs)
+
+    @override
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[dict[str, Any]]:
+        async def one() -> AsyncIterator[Any]:
+            yield input
+
+        async for chunk in self._atransform_stream_with_config(
+            one(), self._astream, config, **kwargs
+        ):
+            yield chunk
+
+
+def _as_calibrated(runnable: Runnable[Any, Any]) -> CalibratedRunnable:
+    return runnable if isinstance(runnable, CalibratedRunnable) else with_calibration(runnable)
+
+
+def route_by_confidence(
+    runnable: Runnable[Any, Any],
+    threshold: float | SupportsThreshold,
+    fallback: Runnable[Any, Any],
+    *,
+    route_on_flags: Sequence[str] = (),
+    fallback_input: Literal["input", "result"] = "input",
+) -> ConfidenceRouter:
+    """Route answers below ``threshold`` to ``fallback``.
+
+    An answer with no confidence at all (no logprobs and no calibrator) is always routed.
+
+    Args:
+        runnable: A ``with_calibration`` chain (a plain chain is wrapped with raw scores).
+        threshold: Keep answers at or above this confidence, or a fitted threshold object.
+        fallback: Runs instead, e.g. ``RunnableLambda(lambda _: "I don't know.")``, a bigger
+            model's chain, or a function that writes to a review queue.
+        route_on_flags: Flags that route an answer whatever its confidence, e.g.
+            ``("low_evidence", "no_logprobs")``.
+        fallback_input: ``"input"`` gives the fallback the original input; ``"result"`` gives it
+            ``{"input", "output", "calibration"}`` (what a review queue needs).
+
+    Returns:
+        A ``ConfidenceRouter`` returning ``{"output", "calibration", "routing"}``.
+
+    Example:
+        .. code-block:: python
+
+            router = route_by_confidence(
+                with_calibration(chain, calibrator), 0.7,
+                RunnableLambda(lambda _: "I don't know."),
+            )
+            router.invoke("Who wrote Dune?")["routing"].reason
+    """
+    if not isinstance(fallback, Runnable):
+        msg = (
+            f"fallback must be a Runnable, got {type(fallback).__name__}; wrap a function with "
+            "RunnableLambda(fn) or a constant with RunnableLambda(lambda _: 'I don't know.')."
+        )
+        raise TypeError(msg)
+    return ConfidenceRouter(
+        calibrated=_as_calibrated(runnable),
+        fallback=fallback,
+        threshold=_threshold_value(threshold),
+        route_on_flags=tuple(route_on_flags),
+        fallback_input=fallback_input,
+    )
+
+
+def require_confidence(
+    runnable: Runnable[Any, Any],
+    threshold: float | SupportsThreshold,
+    *,
+    route_on_flags: Sequence[str] = (),
+) -> Runnable[Any, dict[str, Any]]:
+    """A calibrated chain that raises ``LowConfidenceError`` below ``threshold``.
+
+    For ``with_fallbacks``:
+
+    .. code-block:: python
+
+        guarded = require_confidence(with_calibration(chain, calibrator), 0.7)
+        safe = guarded.with_fallbacks(
+            [RunnableLambda(lambda _: {"output": "I don't know."})],
+            exceptions_to_handle=(LowConfidenceError,),
+        )
+    """
+    calibrated = _as_calibrated(runnable)
+    limit = _threshold_value(threshold)
+    flags = tuple(route_on_flags)
+
+    def gate(result: dict[str, Any]) -> dict[str, Any]:
+        routed, _ = _decide(result["calibration"], limit, flags)
+        if routed:
+            raise LowConfidenceError(result["calibration"], result["output"], limit)
+        return result
+
+    return (calibrated | gate).with_config(run_name="require_confidence")

@@ -1,0 +1,384 @@
+"""``with_calibration``: wrap a chain so its output comes back with a ``Calibration``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForChainRun,
+    BaseCallbackManager,
+    CallbackManagerForChainRun,
+)
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
+from langchain_core.runnables.utils import AddableDict
+from pydantic import ConfigDict, Field
+from typing_extensions import override
+
+from langchain_calibrate.handler import CalibrationHandler, RunEvidence
+from langchain_calibrate.result import CAPTURE_ERROR, Calibration
+from langchain_calibrate.signals import (
+    NO_LOGPROBS,
+    SignalConfig,
+    Signals,
+    acompute_signals,
+    compute_flags,
+    compute_signals,
+)
+
+__all__ = ["CalibratedRunnable", "SupportsPredictOne", "with_calibration"]
+
+logger = logging.getLogger(__name__)
+
+_ANSWER_KEYS = ("answer", "output", "text", "result", "content")
+
+
+@runtime_checkable
+class SupportsPredictOne(Protocol):
+    """What ``with_calibration`` needs of a calibrator: one ``Signals`` in, a probability out."""
+
+    def predict_one(self, signals: Signals) -> float:
+        """Probability that the answer behind ``signals`` is correct."""
+        ...
+
+
+def _text_of(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, BaseMessage):
+        return value.text if isinstance(value.text, str) else value.text()
+    return None
+
+
+def _answer_from_output(output: Any, answer_key: str | None) -> str:
+    if (text := _text_of(output)) is not None:
+        return text
+    if isinstance(output, Mapping):
+        for key in (answer_key,) if answer_key else _ANSWER_KEYS:
+            if (text := _text_of(output.get(key))) is not None:
+                return text
+    return ""
+
+
+def _documents_from_output(output: Any) -> list[Document]:
+    if isinstance(output, Mapping):
+        docs = output.get("context") or output.get("documents") or output.get("source_documents")
+        if isinstance(docs, list):
+            return [d for d in docs if isinstance(d, Document)]
+    return []
+
+
+def _no_logprob_note(evidence: RunEvidence | None) -> str:
+    answer = evidence.answer if evidence else None
+    if answer is None:
+        return (
+            "No model call was seen inside the wrapped runnable, so there are no logprobs. "
+            "If the model is called elsewhere, pass the config (and its callbacks) through."
+        )
+    if answer.uses_responses_api:
+        return (
+            "ChatOpenAI is using the Responses API, which drops logprobs (langchain issue "
+            "36211). Pass use_responses_api=False to ChatOpenAI to get them back."
+        )
+    if answer.logprobs_requested is False:
+        return (
+            "The model was not asked for logprobs. Use ChatOpenAI(logprobs=True, "
+            "top_logprobs=5) or OpenAI(logprobs=5), or bind them: llm.bind(logprobs=True)."
+        )
+    return "The provider returned no logprobs for this generation."
+
+
+class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
+    """A runnable that returns ``{"output": <the chain's output>, "calibration": Calibration}``.
+
+    Build it with ``with_calibration``. Each invocation gets its own ``CalibrationHandler``
+    (or shares the one given, which is thread-safe), so ``batch``/``abatch`` elements never see
+    each other's evidence. When streaming, output chunks come as ``{"output": chunk}`` and the
+    last chunk also carries ``"calibration"``; adding the chunks gives the invoke result.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    bound: Runnable[Any, Any]
+    """The wrapped chain."""
+    calibrator: Any = None
+    """A fitted calibrator (anything with ``predict_one(signals)``); ``None`` gives raw scores."""
+    embeddings: Embeddings | None = None
+    """For the ``semantic_support`` signal; without it that signal is ``None``."""
+    signal_config: SignalConfig = Field(default_factory=SignalConfig)
+    handler: CalibrationHandler | None = None
+    """A shared handler to use instead of a fresh one per call."""
+    answer_key: str | None = None
+    """Where the answer is in a dict output (default: the first of answer/output/text/...)."""
+    strict: bool = False
+    """Raise errors from capture and scoring instead of recording them on the result."""
+
+    @override
+    def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
+        return super().get_name(suffix, name=name or "CalibratedRunnable")
+
+    @property
+    @override
+    def InputType(self) -> Any:
+        return self.bound.InputType
+
+    # -- scoring ---------------------------------------------------------------------------
+
+    def _handler_for_call(self) -> CalibrationHandler:
+        return self.handler or CalibrationHandler(strict=self.strict)
+
+    def _child_config(self, config: RunnableConfig, handler: CalibrationHandler) -> RunnableConfig:
+        callbacks = config.get("callbacks")
+        if isinstance(callbacks, BaseCallbackManager):
+            callbacks = callbacks.copy()
+            callbacks.add_handler(handler, inherit=True)
+        else:
+            callbacks = [*(callbacks or []), handler]
+        return {**config, "callbacks": callbacks}
+
+    def _prepare(
+        self, output: Any, evidence: RunEvidence | None
+    ) -> tuple[str, list[Document], Any]:
+        answer_gen = evidence.answer if evidence else None
+        generated = answer_gen.text.strip() if answer_gen else ""
+        answer = generated or _answer_from_output(output, self.answer_key)
+        documents = (evidence.documents if evidence else []) or _documents_from_output(output)
+        tokens = answer_gen.tokens if answer_gen else None
+        return answer, documents, tokens
+
+    def _finish(
+        self, signals: Signals, answer: str, documents: list[Document], evidence: RunEvidence | None
+    ) -> Calibration:
+        flags = compute_flags(signals, answer, self.signal_config)
+        errors = list(evidence.errors) if evidence else []
+        notes = [_no_logprob_note(evidence)] if NO_LOGPROBS in flags else []
+        if self.calibrator is not None:
+            confidence: float | None = float(self.calibrator.predict_one(signals))
+            method = str(getattr(self.calibrator, "method", type(self.calibrator).__name__))
+            calibrated = True
+        elif signals.sequence_prob is not None:
+            confidence, method, calibrated = signals.sequence_prob, "raw:sequence_prob", False
+        else:
+            confidence, method, calibrated = None, "none", False
+        if errors:
+            flags.append(CAPTURE_ERROR)
+        answer_gen = evidence.answer if evidence else None
+        return Calibration(
+            confidence=confidence,
+            is_calibrated=calibrated,
+            method=method,
+            signals=signals,
+            flags=flags,
+            notes=notes,
+            errors=errors,
+            documents=documents,
+            model_name=answer_gen.model_name if answer_gen else None,
+            n_generations=len(evidence.generations) if evidence else 0,
+        )
+
+    def _failed(self, exc: Exception, evidence: RunEvidence | None) -> Calibration:
+        if self.strict:
+            raise exc
+        logger.warning("with_calibration could not score a run: %r", exc)
+        errors = [*(evidence.errors if evidence else []), f"{type(exc).__name__}: {exc}"]
+        return Calibration(
+            confidence=None, method="none", signals=Signals(), flags=[CAPTURE_ERROR], errors=errors
+        )
+
+    def calibrate(self, output: Any, evidence: RunEvidence | None) -> Calibration:
+        """Score one output from its captured evidence (sync)."""
+        try:
+            answer, documents, tokens = self._prepare(output, evidence)
+            signals = compute_signals(
+                answer=answer, tokens=tokens, documents=documents, embeddings=self.embeddings
+            )
+            return self._finish(signals, answer, documents, evidence)
+        except Exception as exc:
+            return self._failed(exc, evidence)
+
+    async def acalibrate(self, output: Any, evidence: RunEvidence | None) -> Calibration:
+        """Score one output from its captured evidence (async)."""
+        try:
+            answer, documents, tokens = self._prepare(output, evidence)
+            signals = await acompute_signals(
+                answer=answer, tokens=tokens, documents=documents, embeddings=self.embeddings
+            )
+            return self._finish(signals, answer, documents, evidence)
+        except Exception as exc:
+            return self._failed(exc, evidence)
+
+    # -- invoke ----------------------------------------------------------------------------
+
+    def _invoke(
+        self, input: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig
+    ) -> dict[str, Any]:
+        handler = self._handler_for_call()
+        output = self.bound.invoke(input, self._child_config(config, handler))
+        evidence = handler.pop_evidence(run_manager.run_id)
+        return AddableDict(output=output, calibration=self.calibrate(output, evidence))
+
+    async def _ainvoke(
+        self, input: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
+    ) -> dict[str, Any]:
+        handler = self._handler_for_call()
+        output = await self.bound.ainvoke(input, self._child_config(config, handler))
+        evidence = handler.pop_evidence(run_manager.run_id)
+        return AddableDict(output=output, calibration=await self.acalibrate(output, evidence))
+
+    @override
+    def invoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        return self._call_with_config(self._invoke, input, config, **kwargs)
+
+    @override
+    async def ainvoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
+
+    # -- streaming ---------------------------------------------------------------------------
+
+    def _transform(
+        self,
+        inputs: Iterator[Any],
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
+    ) -> Iterator[dict[str, Any]]:
+        handler = self._handler_for_call()
+        held: Any = None
+        full: Any = None
+        have_chunk = False
+        for chunk in self.bound.transform(inputs, self._child_config(config, handler)):
+            # Hold one chunk back so the calibration can ride on the last real chunk.
+            if have_chunk:
+                yield AddableDict(output=held)
+            held, have_chunk = chunk, True
+            full = _add(full, chunk)
+        evidence = handler.pop_evidence(run_manager.run_id)
+        yield AddableDict(output=held, calibration=self.calibrate(full, evidence))
+
+    async def _atransform(
+        self,
+        inputs: AsyncIterator[Any],
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+    ) -> AsyncIterator[dict[str, Any]]:
+        handler = self._handler_for_call()
+        held: Any = None
+        full: Any = None
+        have_chunk = False
+        async for chunk in self.bound.atransform(inputs, self._child_config(config, handler)):
+            if have_chunk:
+                yield AddableDict(output=held)
+            held, have_chunk = chunk, True
+            full = _add(full, chunk)
+        evidence = handler.pop_evidence(run_manager.run_id)
+        yield AddableDict(output=held, calibration=await self.acalibrate(full, evidence))
+
+    @override
+    def transform(
+        self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[dict[str, Any]]:
+        yield from self._transform_stream_with_config(input, self._transform, config, **kwargs)
+
+    @override
+    def stream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[dict[str, Any]]:
+        yield from self.transform(iter([input]), config, **kwargs)
+
+    @override
+    async def atransform(
+        self, input: AsyncIterator[Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[dict[str, Any]]:
+        async for chunk in self._atransform_stream_with_config(
+            input, self._atransform, config, **kwargs
+        ):
+            yield chunk
+
+    @override
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[dict[str, Any]]:
+        async def one() -> AsyncIterator[Any]:
+            yield input
+
+        async for chunk in self.atransform(one(), config, **kwargs):
+            yield chunk
+
+
+def _add(total: Any, chunk: Any) -> Any:
+    """Accumulate stream chunks the way LangChain does; unaddable chunks: keep the last."""
+    if total is None:
+        return chunk
+    try:
+        return total + chunk
+    except TypeError:
+        return chunk
+
+
+def with_calibration(
+    runnable: Runnable[Any, Any],
+    calibrator: SupportsPredictOne | None = None,
+    *,
+    embeddings: Embeddings | None = None,
+    signal_config: SignalConfig | None = None,
+    handler: CalibrationHandler | None = None,
+    answer_key: str | None = None,
+    strict: bool = False,
+) -> CalibratedRunnable:
+    """Wrap a chain so each output comes back with a ``Calibration``.
+
+    The chain's model calls must return logprobs (``ChatOpenAI(logprobs=True, top_logprobs=5)``,
+    ``OpenAI(logprobs=5)``); without them the result is flagged ``no_logprobs`` and its
+    confidence is not trusted. Retrieval evidence is read from any retriever in the chain;
+    ``ScoredRetriever`` adds the relevance the evidence signals need.
+
+    Args:
+        runnable: The chain to wrap (any ``Runnable``).
+        calibrator: A fitted calibrator. Without one, ``confidence`` is a raw score
+            (``is_calibrated=False``), not a probability.
+        embeddings: Enables the ``semantic_support`` signal.
+        signal_config: Thresholds for the flags.
+        handler: Share one ``CalibrationHandler`` instead of a fresh one per call.
+        answer_key: Key of the answer in a dict output.
+        strict: Raise capture and scoring errors instead of recording them.
+
+    Returns:
+        A ``CalibratedRunnable``; ``invoke`` returns ``{"output": ..., "calibration": ...}``.
+
+    Example:
+        .. code-block:: python
+
+            chain = {"context": retriever | format_docs, "question": RunnablePassthrough()} \\
+                | prompt | ChatOpenAI(logprobs=True, top_logprobs=5) | StrOutputParser()
+            calibrated = with_calibration(chain, load_calibrator("calibrator.json"))
+            result = calibrated.invoke("Who wrote Dune?")
+            result["output"], result["calibration"].confidence, result["calibration"].flags
+    """
+    if not isinstance(runnable, Runnable):
+        msg = (
+            f"with_calibration needs a LangChain Runnable, got {type(runnable).__name__}. "
+            "Wrap a plain function with RunnableLambda(fn) first."
+        )
+        raise TypeError(msg)
+    if calibrator is not None and not callable(getattr(calibrator, "predict_one", None)):
+        msg = (
+            f"calibrator must have a predict_one(signals) method; {type(calibrator).__name__} "
+            "has none. Use a calibrator from langchain_calibrate.calibrators, fitted first."
+        )
+        raise TypeError(msg)
+    return CalibratedRunnable(
+        bound=runnable,
+        calibrator=calibrator,
+        embeddings=embeddings,
+        signal_config=signal_config or SignalConfig(),
+        handler=handler,
+        answer_key=answer_key,
+        strict=strict,
+    )
