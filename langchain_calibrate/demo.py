@@ -1,0 +1,341 @@
+"""The main job: a real RAG chain on HaluEval QA, calibrated and judged on held-out answers.
+
+It answers questions through an LCEL chain (``ScoredRetriever`` over FAISS, a few-shot prompt, a
+``langchain_openai.OpenAI`` completions client with logprobs) wrapped in ``with_calibration``,
+grades each answer against HaluEval's right answer, fits a calibrator by cross-fitting (each
+reported confidence comes from a calibrator that never saw that question) and reports accuracy,
+ECE (15 equal-width bins), Brier and AUROC of the confidence against correctness.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from langchain_core.documents import Document
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import PromptTemplate
+from langchain_core.runnables import Runnable, RunnablePassthrough
+
+from langchain_calibrate.calibrators import LogisticCalibrator
+from langchain_calibrate.metrics import auroc, brier_score, expected_calibration_error
+from langchain_calibrate.result import Calibration
+from langchain_calibrate.retrievers import ScoredRetriever
+from langchain_calibrate.runnable import with_calibration
+from langchain_calibrate.signals import FEATURE_NAMES
+
+__all__ = ["DemoAnswer", "DemoConfig", "build_rag_chain", "run_demo"]
+
+# Hand-written shots: no HaluEval row is shown to the model as an example.
+FEW_SHOT_PROMPT = """Answer the question from the passages with a short answer.
+
+Passages:
+The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. It was \
+designed by the company of engineer Gustave Eiffel and completed in 1889.
+Question: Whose company designed the Eiffel Tower?
+Answer: Gustave Eiffel
+
+Passages:
+Lake Baikal is a rift lake in Siberia, Russia. It is the deepest lake in the world, with a \
+maximum depth of 1,642 metres, and holds about 22% of the world's fresh surface water.
+Question: In which country is Lake Baikal?
+Answer: Russia
+
+Passages:
+{context}
+Question: {question}
+Answer:"""
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Settings of one demo run (the CLI flags)."""
+
+    questions: int = 300
+    base_url: str | None = None
+    model: str | None = None
+    api_key: str | None = None
+    k: int = 3
+    folds: int = 5
+    seed: int = 0
+    concurrency: int = 4
+    max_tokens: int = 24
+    show_answers: bool = True
+    runs_path: str | None = None
+    """Write one JSON line per answer (signals, flags, label, confidence) here."""
+
+
+@dataclass(frozen=True)
+class DemoAnswer:
+    """One graded answer."""
+
+    row: int
+    question: str
+    answer: str
+    right_answer: str
+    correct: bool
+    calibration: Calibration
+    retrieved_own_passage: bool
+    confidence: float = math.nan
+    """Out-of-fold calibrated confidence (filled in after fitting)."""
+
+
+def format_documents(documents: Sequence[Document]) -> str:
+    """Join retrieved passages into the prompt's context block."""
+    return "\n".join(d.page_content.strip() for d in documents)
+
+
+def build_rag_chain(retriever: Runnable[str, list[Document]], llm: Runnable[Any, str]) -> Runnable:
+    """The LCEL RAG chain the demo calibrates: retrieve, prompt, complete, parse."""
+    prompt = PromptTemplate.from_template(FEW_SHOT_PROMPT)
+    return (
+        {"context": retriever | format_documents, "question": RunnablePassthrough()}
+        | prompt
+        | llm
+        | StrOutputParser()
+    )
+
+
+def _rows_of(document: Document) -> list[int]:
+    rows = document.metadata.get("rows")
+    return list(rows) if isinstance(rows, list) else [document.metadata.get("row", -1)]
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _make_llm(base_url: str, model: str, api_key: str, max_tokens: int) -> Runnable[Any, str]:
+    from langchain_openai import OpenAI
+
+    return OpenAI(
+        base_url=base_url,
+        api_key=api_key,  # type: ignore[arg-type]
+        model=model,
+        temperature=0.0,
+        max_tokens=max_tokens,
+        logprobs=3,
+        max_retries=1,
+        timeout=120,
+    ).bind(stop=["\n"])
+
+
+def _fold_ids(n: int, folds: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed + 1)
+    ids = np.arange(n) % folds
+    rng.shuffle(ids)
+    return ids
+
+
+def cross_fit_confidences(
+    signals: Sequence[Any], labels: np.ndarray, folds: int, seed: int
+) -> np.ndarray:
+    """Out-of-fold probabilities: each comes from a calibrator fitted on the other folds."""
+    if folds < 2:
+        msg = (
+            f"folds must be >= 2, so that no confidence comes from a calibrator fitted on it; "
+            f"got {folds}."
+        )
+        raise ValueError(msg)
+    fold = _fold_ids(len(signals), folds, seed)
+    out = np.full(len(signals), np.nan)
+    for f in range(folds):
+        train = np.flatnonzero(fold != f)
+        test = np.flatnonzero(fold == f)
+        calibrator = LogisticCalibrator().fit([signals[i] for i in train], labels[train])
+        out[test] = calibrator.predict([signals[i] for i in test])
+    return out
+
+
+def _metrics(labels: np.ndarray, conf: np.ndarray) -> dict[str, float | None]:
+    both = 0 < labels.sum() < len(labels)
+    return {
+        "ece": expected_calibration_error(labels, conf, n_bins=15),
+        "brier": brier_score(labels, conf),
+        "auroc": auroc(labels, conf) if both else None,
+    }
+
+
+def run_demo(config: DemoConfig, *, progress: Callable[[str], None] = _stderr) -> dict[str, Any]:
+    """Run the demo end to end and return its summary (what ``--json`` prints)."""
+    from tqdm import tqdm
+
+    from langchain_calibrate.datasets import build_passage_index, load_halueval_qa
+    from langchain_calibrate.grading import is_correct
+    from langchain_calibrate.local.embeddings import LocalMiniLMEmbeddings
+
+    if config.questions < 2 * config.folds:
+        msg = f"--questions must be at least {2 * config.folds} for {config.folds}-fold fitting."
+        raise ValueError(msg)
+    started = time.perf_counter()
+    with ExitStack() as stack:
+        if config.base_url:
+            base_url = config.base_url
+            model = config.model or "gpt-4o-mini"
+            api_key = config.api_key or os.environ.get("OPENAI_API_KEY") or "none"
+            progress(f"Using the endpoint {base_url} (model {model}).")
+        else:
+            from langchain_calibrate.local.server import LlamaServer
+
+            progress("Starting the local model server (llama-server, Gemma 3 270M)...")
+            server = stack.enter_context(LlamaServer(progress=progress))
+            base_url, model, api_key = server.base_url, config.model or server.model_name, "none"
+            progress(f"Local model server ready at {base_url}.")
+
+        rows = load_halueval_qa()
+        progress(f"Loaded {len(rows)} HaluEval QA rows (0-{len(rows) - 1}).")
+        embeddings = LocalMiniLMEmbeddings()
+        store = build_passage_index(
+            [r.knowledge for r in rows],
+            embeddings,
+            cache_key="halueval-qa-dev-minilm",
+            metadatas=[{"row": r.row} for r in rows],
+            progress=True,
+        )
+        retriever = ScoredRetriever(vectorstore=store, k=config.k)
+        llm = _make_llm(base_url, model, api_key, config.max_tokens)
+        calibrated = with_calibration(build_rag_chain(retriever, llm), embeddings=embeddings)
+
+        rng = np.random.default_rng(config.seed)
+        chosen = sorted(rng.choice(len(rows), size=min(config.questions, len(rows)), replace=False))
+        sample = [rows[i] for i in chosen]
+        results: list[Any] = [None] * len(sample)
+        t0 = time.perf_counter()
+        batch = calibrated.batch_as_completed(
+            [r.question for r in sample], config={"max_concurrency": config.concurrency}
+        )
+        bar = tqdm(batch, total=len(sample), desc="answering", unit="q", file=sys.stderr)
+        for i, result in bar:
+            results[i] = result
+        answer_seconds = time.perf_counter() - t0
+
+    answers = []
+    for row, result in zip(sample, results, strict=True):
+        cal: Calibration = result["calibration"]
+        text = str(result["output"]).strip()
+        own = any(row.row in _rows_of(d) for d in cal.documents)
+        answers.append(
+            DemoAnswer(
+                row.row,
+                row.question,
+                text,
+                row.right_answer,
+                is_correct(text, row.right_answer),
+                cal,
+                own,
+            )
+        )
+    labels = np.array([a.correct for a in answers], dtype=float)
+    if labels.sum() in (0, len(labels)):
+        msg = (
+            f"All {len(labels)} answers were graded {'correct' if labels.sum() else 'wrong'}; "
+            "a calibrator needs both. Use more --questions or check the endpoint's answers."
+        )
+        raise RuntimeError(msg)
+    signals = [a.calibration.signals for a in answers]
+    conf = cross_fit_confidences(signals, labels, config.folds, config.seed)
+    answers = [
+        dataclasses.replace(a, confidence=float(c)) for a, c in zip(answers, conf, strict=True)
+    ]
+    raw = np.array([s.sequence_prob if s.sequence_prob is not None else 0.0 for s in signals])
+
+    if config.runs_path:
+        _write_runs(config.runs_path, answers)
+    if config.show_answers:
+        print(f"{'conf':>5}  {'ok':<3} {'flags':<34} question -> answer  [right answer]")
+        for a in answers:
+            flags = ",".join(a.calibration.flags) or "-"
+            print(
+                f"{a.confidence:5.2f}  {'yes' if a.correct else 'no':<3} {flags:<34} "
+                f"{a.question[:70]} -> {a.answer[:40]!r}  [{a.right_answer[:30]}]"
+            )
+
+    calibrated_metrics = _metrics(labels, conf)
+    raw_metrics = _metrics(labels, raw)
+    flag_counts: dict[str, int] = {}
+    for a in answers:
+        for f in a.calibration.flags:
+            flag_counts[f] = flag_counts.get(f, 0) + 1
+    summary = {
+        "n": len(answers),
+        "accuracy": float(labels.mean()),
+        "ece": calibrated_metrics["ece"],
+        "auroc": calibrated_metrics["auroc"],
+        "brier": calibrated_metrics["brier"],
+        "raw_score": {"name": "sequence_prob", **raw_metrics},
+        "folds": config.folds,
+        "n_bins": 15,
+        "retrieval_hit_rate": float(np.mean([a.retrieved_own_passage for a in answers])),
+        "flags": flag_counts,
+        "features": list(FEATURE_NAMES),
+        "model": model,
+        "base_url": base_url,
+        "seconds_answering": round(answer_seconds, 2),
+        "seconds_per_question": round(answer_seconds / len(answers), 3),
+        "seconds_total": round(time.perf_counter() - started, 2),
+    }
+    return summary
+
+
+def _write_runs(path: str, answers: Sequence[DemoAnswer]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for a in answers:
+            record = {
+                "row": a.row,
+                "question": a.question,
+                "answer": a.answer,
+                "right_answer": a.right_answer,
+                "label": int(a.correct),
+                "confidence": a.confidence,
+                "raw_score": a.calibration.confidence,
+                "flags": a.calibration.flags,
+                "signals": a.calibration.signals.model_dump(),
+                "retrieved_own_passage": a.retrieved_own_passage,
+            }
+            handle.write(json.dumps(record) + "\n")
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """Human-readable closing block."""
+
+    def fmt(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    raw = summary["raw_score"]
+    print()
+    print(
+        f"questions: {summary['n']}   accuracy: {summary['accuracy']:.3f}   "
+        f"retrieval hit rate: {summary['retrieval_hit_rate']:.3f}"
+    )
+    print(
+        f"calibrated ({summary['folds']}-fold out-of-fold, logistic over signals): "
+        f"ECE {fmt(summary['ece'])}  Brier {fmt(summary['brier'])}  "
+        f"AUROC {fmt(summary['auroc'])}"
+    )
+    print(
+        f"raw score (sequence_prob, uncalibrated): "
+        f"ECE {fmt(raw['ece'])}  Brier {fmt(raw['brier'])}  AUROC {fmt(raw['auroc'])}"
+    )
+    print(f"flags: {summary['flags'] or 'none'}")
+    print(
+        f"{summary['seconds_per_question']:.2f} s a question; "
+        f"{summary['seconds_total']:.0f} s in all"
+    )
+
+
+def main_demo(config: DemoConfig, *, as_json: bool) -> int:
+    """CLI entry: run, print, and return an exit code."""
+    summary = run_demo(config)
+    print_summary(summary)
+    if as_json:
+        print(json.dumps(summary))
+    return 0

@@ -1,0 +1,82 @@
+"""The main job and the examples, run as a user runs them, on the real local model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(args: list[str], env: dict[str, str] | None = None, timeout: int = 1500):
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_demo_on_the_local_default_prints_json_summary(tmp_path: Path) -> None:
+    runs = tmp_path / "runs.jsonl"
+    proc = run(
+        [
+            "-m",
+            "langchain_calibrate.cli",
+            "demo",
+            "--questions",
+            "30",
+            "--json",
+            "--save-runs",
+            str(runs),
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    summary = json.loads(lines[-1])
+    assert summary["n"] == 30
+    for key in ("accuracy", "ece", "brier"):
+        assert 0.0 <= summary[key] <= 1.0
+    assert summary["auroc"] is None or 0.0 <= summary["auroc"] <= 1.0
+    # The question's own passage is among the top 3 far more often than chance (3 in ~5,000).
+    assert summary["retrieval_hit_rate"] > 0.5
+    records = [json.loads(line) for line in runs.read_text().splitlines()]
+    assert len(records) == 30
+    assert all(r["row"] < 5000 for r in records)
+    assert sum(r["label"] for r in records) == round(summary["accuracy"] * 30)
+    assert all(0.0 <= r["confidence"] <= 1.0 for r in records)
+    # Every answer was shown with its confidence and flags.
+    assert sum(1 for line in lines if line[:5].strip().replace(".", "").isdigit()) >= 30
+    assert "Local model server ready" in proc.stderr
+
+
+def test_demo_rejects_bad_arguments() -> None:
+    proc = run(["-m", "langchain_calibrate.cli", "demo", "--questions", "0"])
+    assert proc.returncode == 2 and "positive integer" in proc.stderr
+    proc = run(["-m", "langchain_calibrate.cli", "demo", "--questions", "4"])
+    assert proc.returncode == 1 and "--questions must be at least 10" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "expect"),
+    [
+        ("examples/quickstart.py", [], "I don't know"),
+        ("examples/callback_handler.py", [], "handler state left behind: 0 runs"),
+        ("examples/fit_calibrator.py", ["--questions", "40"], "P(correct)="),
+    ],
+)
+def test_examples_run(
+    script: str, args: list[str], expect: str, base_url: str, model_name: str
+) -> None:
+    env = {"LANGCHAIN_CALIBRATE_BASE_URL": base_url, "LANGCHAIN_CALIBRATE_MODEL": model_name}
+    proc = run([script, *args], env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert expect in proc.stdout
