@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--base-url", help="an OpenAI-compatible endpoint (default: local server)")
     demo.add_argument("--model", help="model name at --base-url (default: gpt-4o-mini)")
     demo.add_argument("--api-key", help="API key for --base-url (default: $OPENAI_API_KEY)")
-    demo.add_argument("--k", type=_positive, default=3, help="passages retrieved per question")
+    demo.add_argument("--k", type=_positive, default=1, help="passages retrieved per question")
     demo.add_argument("--folds", type=_positive, default=5, help="cross-fitting folds (>= 2)")
     demo.add_argument("--seed", type=int, default=0, help="seed for choosing questions")
     demo.add_argument("--concurrency", type=_positive, default=4, help="requests in flight")

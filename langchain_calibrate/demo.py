@@ -64,7 +64,7 @@ class DemoConfig:
     base_url: str | None = None
     model: str | None = None
     api_key: str | None = None
-    k: int = 3
+    k: int = 1
     folds: int = 5
     seed: int = 0
     concurrency: int = 4

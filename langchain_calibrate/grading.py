@@ -7,7 +7,7 @@ plainly here. :func:`is_correct` compares the *normalised* prediction and refere
 2. **Yes/no reference** (normalises to ``"yes"`` or ``"no"``): the prediction's polarity is its
    first word if that is ``yes``/``no``; otherwise it is the one of ``yes``/``no`` that occurs
    as a word in it if exactly one does; otherwise it has none. Correct **iff** that polarity equals
-   the reference. Rules 3-6 are not applied ("Both are American." has no polarity -> incorrect).
+   the reference. Rules 3-9 are not applied ("Both are American." has no polarity -> incorrect).
 3. **Exact match** of the normalised strings -> correct.
 4. **Negation guard**: if the prediction contains a negation word (``not``, ``no``, ``never``,
    ``neither``, ``nor``, ``none``, ``nothing``) that the reference lacks -> **incorrect**
@@ -16,14 +16,25 @@ plainly here. :func:`is_correct` compares the *normalised* prediction and refere
    prediction and the prediction has at most ``max(len(ref) + 6, 3 * len(ref))`` tokens ->
    correct. So "The head office is in Delhi." is right for "Delhi", but a rambling answer that
    happens to mention Delhi somewhere is not.
-6. **Near-complete subset**: token F1 (SQuAD bag-of-tokens F1 over normalised tokens)
+6. **Leading answer**: the prediction *starts* with the reference's tokens -> correct, whatever
+   follows ("78.5 mi long, with its headwaters in..." for "78.5 mi"; "Muhammad (Arabic: ...)"
+   for "Muhammad"). The model stated the answer first, then kept talking.
+7. **Shorter form of the reference**: the prediction's tokens are the reference's last tokens
+   (English noun phrases end in their head: a surname, the noun) and cover at least half of it
+   -> correct ("Claudius" for "King Claudius", "Mickey Arthur" for "coached by Mickey Arthur";
+   not "1963" for "November 20, 1963", not "Lee" for "Lee Seung-hyun", not "Celtic" for
+   "Celtic tribe").
+8. **Country and nationality**: a country and its demonym are the same answer ("United States"
+   for "American", "South Korea" for "South Korean"; a small table, :data:`DEMONYMS`). Different
+   nations stay different ("British" is not "English").
+9. **Near-complete subset**: token F1 (SQuAD bag-of-tokens F1 over normalised tokens)
    ``>= 0.8`` **and** every prediction token occurs in the reference (precision 1, counting
    repeats; together: the prediction covers at least 2/3 of the reference's tokens and adds
    nothing) -> correct. This accepts "Richard Nixon" for "President Richard Nixon" (F1 0.8) and
    rejects the partial "Nixon" (F1 0.5). Requiring precision 1 rejects substitutions that plain F1
    would pass: "Thomas Talbot, 21st Earl of Arundel" for "Thomas Howard, 21st Earl of Arundel"
    has F1 0.83 but names the wrong person.
-7. Otherwise incorrect.
+10. Otherwise incorrect.
 
 Normalisation (:func:`normalize_answer`) is SQuAD's (lowercase, delete punctuation, drop the
 articles a/an/the, collapse whitespace) with three additions: Unicode punctuation (en dashes,
@@ -51,7 +62,9 @@ from collections import Counter
 __all__ = [
     "CONTAIN_MAX_EXTRA_TOKENS",
     "CONTAIN_MAX_RATIO",
+    "DEMONYMS",
     "F1_THRESHOLD",
+    "SHORTER_FORM_MIN_COVERAGE",
     "is_correct",
     "normalize_answer",
     "token_f1",
@@ -59,7 +72,52 @@ __all__ = [
 ]
 
 F1_THRESHOLD = 0.8
-"""Minimum token F1 for rule 6 (which also requires precision 1)."""
+"""Minimum token F1 for rule 9 (which also requires precision 1)."""
+
+SHORTER_FORM_MIN_COVERAGE = 0.5
+"""Rule 7: a prediction inside the reference must cover at least this share of its tokens."""
+
+DEMONYMS: dict[str, tuple[str, ...]] = {
+    "american": ("united states", "us", "usa", "united states of america", "america"),
+    "british": ("united kingdom", "uk", "britain", "great britain"),
+    "english": ("england",),
+    "scottish": ("scotland",),
+    "welsh": ("wales",),
+    "irish": ("ireland",),
+    "french": ("france",),
+    "german": ("germany",),
+    "italian": ("italy",),
+    "spanish": ("spain",),
+    "portuguese": ("portugal",),
+    "dutch": ("netherlands", "holland"),
+    "belgian": ("belgium",),
+    "swiss": ("switzerland",),
+    "austrian": ("austria",),
+    "swedish": ("sweden",),
+    "norwegian": ("norway",),
+    "danish": ("denmark",),
+    "finnish": ("finland",),
+    "polish": ("poland",),
+    "russian": ("russia",),
+    "greek": ("greece",),
+    "turkish": ("turkey",),
+    "canadian": ("canada",),
+    "mexican": ("mexico",),
+    "brazilian": ("brazil",),
+    "argentine": ("argentina",),
+    "australian": ("australia",),
+    "japanese": ("japan",),
+    "chinese": ("china",),
+    "indian": ("india",),
+    "pakistani": ("pakistan",),
+    "south korean": ("south korea",),
+    "filipino": ("philippines",),
+    "egyptian": ("egypt",),
+    "israeli": ("israel",),
+}
+"""Rule 8: a demonym and the names of its country (normalised forms)."""
+
+_NATION_OF = {form: key for key, forms in DEMONYMS.items() for form in (key, *forms)}
 
 CONTAIN_MAX_EXTRA_TOKENS = 6
 CONTAIN_MAX_RATIO = 3
@@ -157,7 +215,7 @@ def _contains_span(haystack: list[str], needle: list[str]) -> bool:
 
 
 def is_correct(prediction: str, reference: str) -> bool:
-    """Grade a short answer against a reference (rules 1-7 of the module docstring).
+    """Grade a short answer against a reference (rules 1-10 of the module docstring).
 
     Args:
         prediction: The model's answer.
@@ -190,6 +248,13 @@ def is_correct(prediction: str, reference: str) -> bool:
         return False
     max_len = max(len(ref) + CONTAIN_MAX_EXTRA_TOKENS, CONTAIN_MAX_RATIO * len(ref))
     if len(pred) <= max_len and _contains_span(pred, ref):
+        return True
+    if pred[: len(ref)] == ref:
+        return True
+    if len(pred) >= SHORTER_FORM_MIN_COVERAGE * len(ref) and ref[-len(pred) :] == pred:
+        return True
+    nation = _NATION_OF.get(" ".join(ref))
+    if nation is not None and _NATION_OF.get(" ".join(pred)) == nation:
         return True
     adds_tokens = bool(Counter(pred) - Counter(ref))
     return not adds_tokens and token_f1(prediction, reference) >= F1_THRESHOLD

@@ -182,6 +182,7 @@ class CalibrationHandler(BaseCallbackHandler):
         self._live: dict[UUID, int] = {}
         self._evidence: dict[UUID, RunEvidence] = {}
         self._calls: dict[UUID, _ModelCall] = {}
+        self._claimed: set[UUID] = set()
 
     @property
     def raise_error(self) -> bool:  # type: ignore[override]
@@ -193,9 +194,19 @@ class CalibrationHandler(BaseCallbackHandler):
 
     # -- public access ---------------------------------------------------------------------
 
-    def pop_evidence(self, scope_id: UUID) -> RunEvidence | None:
-        """Remove and return a scope's evidence (finished or still running)."""
+    def claim(self, scope_id: UUID) -> None:
+        """Keep this scope's evidence for ``pop_evidence`` even when ``max_finished`` is 0.
+
+        ``with_calibration`` claims its own run before invoking the chain, so a shared handler's
+        ``finished`` bound can never drop evidence the wrapper is about to read.
+        """
         with self._lock:
+            self._claimed.add(scope_id)
+
+    def pop_evidence(self, scope_id: UUID) -> RunEvidence | None:
+        """Remove and return a scope's evidence (finished or still running); releases a claim."""
+        with self._lock:
+            self._claimed.discard(scope_id)
             evidence = self.finished.pop(scope_id, None)
             if evidence is None:
                 evidence = self._evidence.pop(scope_id, None)
@@ -232,10 +243,15 @@ class CalibrationHandler(BaseCallbackHandler):
                 return
             del self._live[scope]
             done = self._evidence.pop(scope, None) or RunEvidence(scope)
-            if self.max_finished:
+            if scope in self._claimed:
+                self.finished[scope] = done
+            elif self.max_finished:
                 self.finished[scope] = done
                 while len(self.finished) > self.max_finished:
-                    self.finished.popitem(last=False)
+                    oldest = next(iter(self.finished))
+                    if oldest in self._claimed:  # pragma: no cover - claims are popped at once
+                        break
+                    del self.finished[oldest]
         if self.on_evidence is not None:
             try:
                 self.on_evidence(done)

@@ -217,16 +217,22 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
         self, input: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig
     ) -> dict[str, Any]:
         handler = self._handler_for_call()
-        output = self.bound.invoke(input, self._child_config(config, handler))
-        evidence = handler.pop_evidence(run_manager.run_id)
+        handler.claim(run_manager.run_id)
+        try:
+            output = self.bound.invoke(input, self._child_config(config, handler))
+        finally:
+            evidence = handler.pop_evidence(run_manager.run_id)
         return AddableDict(output=output, calibration=self.calibrate(output, evidence))
 
     async def _ainvoke(
         self, input: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
     ) -> dict[str, Any]:
         handler = self._handler_for_call()
-        output = await self.bound.ainvoke(input, self._child_config(config, handler))
-        evidence = handler.pop_evidence(run_manager.run_id)
+        handler.claim(run_manager.run_id)
+        try:
+            output = await self.bound.ainvoke(input, self._child_config(config, handler))
+        finally:
+            evidence = handler.pop_evidence(run_manager.run_id)
         return AddableDict(output=output, calibration=await self.acalibrate(output, evidence))
 
     @override
@@ -250,16 +256,19 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
         config: RunnableConfig,
     ) -> Iterator[dict[str, Any]]:
         handler = self._handler_for_call()
+        handler.claim(run_manager.run_id)
         held: Any = None
         full: Any = None
         have_chunk = False
-        for chunk in self.bound.transform(inputs, self._child_config(config, handler)):
-            # Hold one chunk back so the calibration can ride on the last real chunk.
-            if have_chunk:
-                yield AddableDict(output=held)
-            held, have_chunk = chunk, True
-            full = _add(full, chunk)
-        evidence = handler.pop_evidence(run_manager.run_id)
+        try:
+            for chunk in self.bound.transform(inputs, self._child_config(config, handler)):
+                # Hold one chunk back so the calibration can ride on the last real chunk.
+                if have_chunk:
+                    yield AddableDict(output=held)
+                held, have_chunk = chunk, True
+                full = _add(full, chunk)
+        finally:
+            evidence = handler.pop_evidence(run_manager.run_id)
         yield AddableDict(output=held, calibration=self.calibrate(full, evidence))
 
     async def _atransform(
@@ -269,15 +278,18 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
         config: RunnableConfig,
     ) -> AsyncIterator[dict[str, Any]]:
         handler = self._handler_for_call()
+        handler.claim(run_manager.run_id)
         held: Any = None
         full: Any = None
         have_chunk = False
-        async for chunk in self.bound.atransform(inputs, self._child_config(config, handler)):
-            if have_chunk:
-                yield AddableDict(output=held)
-            held, have_chunk = chunk, True
-            full = _add(full, chunk)
-        evidence = handler.pop_evidence(run_manager.run_id)
+        try:
+            async for chunk in self.bound.atransform(inputs, self._child_config(config, handler)):
+                if have_chunk:
+                    yield AddableDict(output=held)
+                held, have_chunk = chunk, True
+                full = _add(full, chunk)
+        finally:
+            evidence = handler.pop_evidence(run_manager.run_id)
         yield AddableDict(output=held, calibration=await self.acalibrate(full, evidence))
 
     @override

@@ -148,3 +148,30 @@ def test_yes_no_polarity(text: str, expected: str | None) -> None:
 def test_empty_reference_is_an_error() -> None:
     with pytest.raises(ValueError, match="empty after normalisation"):
         is_correct("Delhi", "The.")
+
+
+@pytest.mark.parametrize(
+    ("prediction", "reference", "expected"),
+    [
+        # Rule 6, leading answer: the answer first, then more words.
+        ("78.5 mi long with its headwaters on the slopes of", "78.5 mi", True),
+        ("Muhammad (Arabic: محمد; c. 570 CE – 8 June 632)", "Muhammad", True),
+        ("The Magic Roundabout (released in France as Pollux)", "The Magic Roundabout", True),
+        ("Britain is a 1942 British propaganda short film", "Listen to Britain", False),
+        # Rule 7, a shorter form that covers at least half of the reference.
+        ("Claudius", "King Claudius", True),
+        ("Mickey Arthur", "coached by Mickey Arthur", True),
+        ("Celtic", "Celtic tribe", False),
+        ("York", "New York City", False),
+        ("1963", "November 20, 1963", False),
+        ("Lee", "Lee Seung-hyun", False),
+        # Rule 8, country and demonym.
+        ("United States", "American", True),
+        ("the U.S.A.", "American", True),
+        ("South Korea", "South Korean", True),
+        ("British", "English", False),
+        ("France", "German", False),
+    ],
+)
+def test_added_rules(prediction: str, reference: str, expected: bool) -> None:
+    assert is_correct(prediction, reference) is expected

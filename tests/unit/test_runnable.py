@@ -137,3 +137,22 @@ def test_bad_arguments() -> None:
         with_calibration(lambda x: x)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="predict_one"):
         with_calibration(rag_chain(), object())  # type: ignore[arg-type]
+
+
+def test_shared_handler_that_keeps_nothing_still_feeds_the_wrapper() -> None:
+    seen = []
+    handler = CalibrationHandler(on_evidence=seen.append, max_finished=0)
+    chain = with_calibration(rag_chain(), handler=handler)
+    for q, r in zip(questions(6), chain.batch(questions(6)), strict=True):
+        check(r, q)
+    chunks = list(chain.stream("q8 s t"))
+    assert chunks[-1]["calibration"].confidence == pytest.approx(expected_prob("q8 s t"))
+    assert len(seen) == 7 and not handler.finished and handler.active_runs == 0
+
+
+def test_abandoned_stream_releases_its_claim() -> None:
+    handler = CalibrationHandler(max_finished=0)
+    stream = with_calibration(rag_chain(), handler=handler).stream("q8 s t u")
+    next(stream)
+    stream.close()
+    assert not handler.finished and not handler._claimed

@@ -1,0 +1,59 @@
+"""The public surface: every name in __all__ imports, and nothing else is promised."""
+
+from __future__ import annotations
+
+import importlib
+
+import langchain_calibrate
+
+EXPECTED_ALL = [
+    "BaseCalibrator",
+    "CalibratedRunnable",
+    "Calibration",
+    "CalibrationHandler",
+    "CalibratorFileError",
+    "LogisticCalibrator",
+    "LowConfidenceError",
+    "PlattScaling",
+    "RoutingDecision",
+    "RunEvidence",
+    "ScoredRetriever",
+    "SignalConfig",
+    "Signals",
+    "TemperatureScaling",
+    "TokenLogprob",
+    "TopLogprob",
+    "__version__",
+    "compute_signals",
+    "load_calibrator",
+    "normalize_logprobs",
+    "require_confidence",
+    "route_by_confidence",
+    "with_calibration",
+]
+
+
+def test_all_is_sorted_and_complete() -> None:
+    assert list(langchain_calibrate.__all__) == sorted(EXPECTED_ALL)
+
+
+def test_every_public_name_resolves_lazily() -> None:
+    fresh = importlib.reload(langchain_calibrate)
+    for name in fresh.__all__:
+        assert getattr(fresh, name) is not None
+    assert sorted(dir(fresh)) == sorted(EXPECTED_ALL)
+
+
+def test_unknown_attribute_is_a_clear_error() -> None:
+    try:
+        langchain_calibrate.nope  # noqa: B018
+    except AttributeError as exc:
+        assert "has no attribute 'nope'" in str(exc)
+    else:  # pragma: no cover
+        raise AssertionError("expected AttributeError")
+
+
+def test_py_typed_ships() -> None:
+    from importlib.resources import files
+
+    assert files("langchain_calibrate").joinpath("py.typed").is_file()
