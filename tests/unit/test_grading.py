@@ -155,7 +155,7 @@ def test_empty_reference_is_an_error() -> None:
     [
         # Rule 6, leading answer: the answer first, then more words.
         ("78.5 mi long with its headwaters on the slopes of", "78.5 mi", True),
-        ("Muhammad (Arabic: محمد; c. 570 CE – 8 June 632)", "Muhammad", True),
+        ("Muhammad (Arabic: محمد; c. 570 CE – 8 June 632)", "Muhammad", True),  # noqa: RUF001
         ("The Magic Roundabout (released in France as Pollux)", "The Magic Roundabout", True),
         ("Britain is a 1942 British propaganda short film", "Listen to Britain", False),
         # Rule 7, a shorter form that covers at least half of the reference.
