@@ -24,8 +24,8 @@ from langchain_calibrate import (
     route_by_confidence,
     with_calibration,
 )
-from langchain_calibrate.datasets import build_passage_index, load_halueval_qa
-from langchain_calibrate.demo import build_rag_chain
+from langchain_calibrate.datasets import load_halueval_qa
+from langchain_calibrate.demo import build_rag_chain, halueval_index
 from langchain_calibrate.grading import is_correct
 from langchain_calibrate.local.embeddings import LocalMiniLMEmbeddings
 from langchain_calibrate.metrics import auroc, brier_score, expected_calibration_error
@@ -37,12 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = load_halueval_qa(limit=400)  # a small corpus keeps the example quick
     embeddings = LocalMiniLMEmbeddings()
-    store = build_passage_index(
-        [r.knowledge for r in rows],
-        embeddings,
-        cache_key="example-halueval-400",
-        metadatas=[{"row": r.row} for r in rows],
-    )
+    store = halueval_index(rows, embeddings, cache_key="example-halueval-400")
     with ExitStack() as stack:
         chain = build_rag_chain(ScoredRetriever(vectorstore=store, k=2), completions_llm(stack))
         calibrated = with_calibration(chain, embeddings=embeddings)

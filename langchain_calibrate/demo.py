@@ -33,7 +33,7 @@ from langchain_calibrate.retrievers import ScoredRetriever
 from langchain_calibrate.runnable import with_calibration
 from langchain_calibrate.signals import FEATURE_NAMES
 
-__all__ = ["DemoAnswer", "DemoConfig", "build_rag_chain", "run_demo"]
+__all__ = ["DemoAnswer", "DemoConfig", "build_rag_chain", "halueval_index", "run_demo"]
 
 # Hand-written shots: no HaluEval row is shown to the model as an example.
 FEW_SHOT_PROMPT = """Answer the question from the passages with a short answer.
@@ -105,6 +105,19 @@ def build_rag_chain(retriever: Runnable[str, list[Document]], llm: Runnable[Any,
     )
 
 
+def halueval_index(rows: Sequence[Any], embeddings: Any, *, cache_key: str) -> Any:
+    """A FAISS store over the rows' knowledge passages (embedded once, cached on disk)."""
+    from langchain_calibrate.datasets import build_passage_index
+
+    return build_passage_index(
+        [r.knowledge for r in rows],
+        embeddings,
+        cache_key=cache_key,
+        metadatas=[{"row": r.row} for r in rows],
+        progress=True,
+    )
+
+
 def _rows_of(document: Document) -> list[int]:
     rows = document.metadata.get("rows")
     return list(rows) if isinstance(rows, list) else [document.metadata.get("row", -1)]
@@ -169,7 +182,7 @@ def run_demo(config: DemoConfig, *, progress: Callable[[str], None] = _stderr) -
     """Run the demo end to end and return its summary (what ``--json`` prints)."""
     from tqdm import tqdm
 
-    from langchain_calibrate.datasets import build_passage_index, load_halueval_qa
+    from langchain_calibrate.datasets import load_halueval_qa
     from langchain_calibrate.grading import is_correct
     from langchain_calibrate.local.embeddings import LocalMiniLMEmbeddings
 
@@ -194,13 +207,7 @@ def run_demo(config: DemoConfig, *, progress: Callable[[str], None] = _stderr) -
         rows = load_halueval_qa()
         progress(f"Loaded {len(rows)} HaluEval QA rows (0-{len(rows) - 1}).")
         embeddings = LocalMiniLMEmbeddings()
-        store = build_passage_index(
-            [r.knowledge for r in rows],
-            embeddings,
-            cache_key="halueval-qa-dev-minilm",
-            metadatas=[{"row": r.row} for r in rows],
-            progress=True,
-        )
+        store = halueval_index(rows, embeddings, cache_key="halueval-qa-dev-minilm")
         retriever = ScoredRetriever(vectorstore=store, k=config.k)
         llm = _make_llm(base_url, model, api_key, config.max_tokens)
         calibrated = with_calibration(build_rag_chain(retriever, llm), embeddings=embeddings)

@@ -257,19 +257,14 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
     ) -> Iterator[dict[str, Any]]:
         handler = self._handler_for_call()
         handler.claim(run_manager.run_id)
-        held: Any = None
-        full: Any = None
-        have_chunk = False
+        holder = _HoldLast()
         try:
             for chunk in self.bound.transform(inputs, self._child_config(config, handler)):
-                # Hold one chunk back so the calibration can ride on the last real chunk.
-                if have_chunk:
-                    yield AddableDict(output=held)
-                held, have_chunk = chunk, True
-                full = _add(full, chunk)
+                if (ready := holder.push(chunk)) is not None:
+                    yield ready
         finally:
             evidence = handler.pop_evidence(run_manager.run_id)
-        yield AddableDict(output=held, calibration=self.calibrate(full, evidence))
+        yield holder.last(self.calibrate(holder.full, evidence))
 
     async def _atransform(
         self,
@@ -279,18 +274,14 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
     ) -> AsyncIterator[dict[str, Any]]:
         handler = self._handler_for_call()
         handler.claim(run_manager.run_id)
-        held: Any = None
-        full: Any = None
-        have_chunk = False
+        holder = _HoldLast()
         try:
             async for chunk in self.bound.atransform(inputs, self._child_config(config, handler)):
-                if have_chunk:
-                    yield AddableDict(output=held)
-                held, have_chunk = chunk, True
-                full = _add(full, chunk)
+                if (ready := holder.push(chunk)) is not None:
+                    yield ready
         finally:
             evidence = handler.pop_evidence(run_manager.run_id)
-        yield AddableDict(output=held, calibration=await self.acalibrate(full, evidence))
+        yield holder.last(await self.acalibrate(holder.full, evidence))
 
     @override
     def transform(
@@ -324,14 +315,31 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
             yield chunk
 
 
-def _add(total: Any, chunk: Any) -> Any:
-    """Accumulate stream chunks the way LangChain does; unaddable chunks: keep the last."""
-    if total is None:
-        return chunk
-    try:
-        return total + chunk
-    except TypeError:
-        return chunk
+class _HoldLast:
+    """Holds one chunk back so the calibration can ride on the last real chunk."""
+
+    def __init__(self) -> None:
+        self.held: Any = None
+        self.full: Any = None
+        self._have = False
+
+    def push(self, chunk: Any) -> dict[str, Any] | None:
+        """Take a chunk; return the previous one, wrapped, once there is one."""
+        ready = AddableDict(output=self.held) if self._have else None
+        self.held, self._have = chunk, True
+        # Accumulate the way LangChain does; for unaddable chunks keep the last.
+        if self.full is None:
+            self.full = chunk
+        else:
+            try:
+                self.full = self.full + chunk
+            except TypeError:
+                self.full = chunk
+        return ready
+
+    def last(self, calibration: Calibration) -> dict[str, Any]:
+        """The final chunk: the held output (``None`` if nothing streamed) and the calibration."""
+        return AddableDict(output=self.held, calibration=calibration)
 
 
 def with_calibration(

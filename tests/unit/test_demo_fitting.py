@@ -1,0 +1,44 @@
+"""The demo's cross-fitting: no reported confidence comes from a calibrator that saw its label."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from langchain_calibrate.demo import _fold_ids, cross_fit_confidences
+from langchain_calibrate.signals import Signals
+
+
+def synthetic(n: int, seed: int = 0) -> tuple[list[Signals], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0.05, 0.95, n)
+    signals = [
+        Signals(
+            sequence_prob=float(x),
+            mean_logprob=float(np.log(x)),
+            max_relevance=float(rng.uniform()),
+            n_documents=1.0,
+        )
+        for x in p
+    ]
+    return signals, (rng.uniform(size=n) < p).astype(float)
+
+
+def test_flipping_a_folds_labels_leaves_its_own_confidences_unchanged() -> None:
+    signals, labels = synthetic(200)
+    base = cross_fit_confidences(signals, labels, folds=5, seed=3)
+    fold = _fold_ids(len(signals), 5, 3)
+    flipped = labels.copy()
+    flipped[fold == 0] = 1 - flipped[fold == 0]
+    again = cross_fit_confidences(signals, flipped, folds=5, seed=3)
+    assert np.allclose(base[fold == 0], again[fold == 0])
+    assert not np.allclose(base[fold != 0], again[fold != 0])
+    assert np.all((base >= 0) & (base <= 1))
+
+
+def test_folds_are_balanced_and_need_two() -> None:
+    fold = _fold_ids(103, 5, 0)
+    assert sorted(np.bincount(fold)) == [20, 20, 21, 21, 21]
+    signals, labels = synthetic(20)
+    with pytest.raises(ValueError, match="folds must be >= 2"):
+        cross_fit_confidences(signals, labels, folds=1, seed=0)
