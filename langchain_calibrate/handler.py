@@ -125,6 +125,18 @@ def _guarded(*, ends_run: bool) -> Callable[[Callable[P, R]], Callable[P, R | No
     return decorate
 
 
+_RESPONSES_ONLY_PARAMS = ("reasoning", "include", "truncation", "previous_response_id", "text")
+
+
+def _from_responses_api(generation: Any) -> bool:
+    """Whether a generation came from OpenAI's Responses API, which drops logprobs."""
+    metadata = getattr(getattr(generation, "message", None), "response_metadata", None) or {}
+    response_id = metadata.get("id")
+    return metadata.get("object") == "response" or (
+        isinstance(response_id, str) and response_id.startswith("resp_")
+    )
+
+
 def _logprobs_requested(params: dict[str, Any]) -> bool | None:
     if not params:
         return None
@@ -294,7 +306,8 @@ class CalibrationHandler(BaseCallbackHandler):
             or params.get("model"),
             logprobs_requested=_logprobs_requested(params),
             uses_responses_api=bool(params.get("use_responses_api"))
-            or params.get("output_version") == "responses/v1",
+            or params.get("output_version") == "responses/v1"
+            or any(params.get(k) for k in _RESPONSES_ONLY_PARAMS),
         )
         with self._lock:
             self._calls[run_id] = call
@@ -366,7 +379,8 @@ class CalibrationHandler(BaseCallbackHandler):
                         candidate_index=c_idx,
                         model_name=call.model_name if call else None,
                         logprobs_requested=call.logprobs_requested if call else None,
-                        uses_responses_api=call.uses_responses_api if call else False,
+                        uses_responses_api=(call is not None and call.uses_responses_api)
+                        or _from_responses_api(generation),
                     )
                 )
         with self._lock:

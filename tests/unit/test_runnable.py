@@ -156,3 +156,31 @@ def test_abandoned_stream_releases_its_claim() -> None:
     next(stream)
     stream.close()
     assert not handler.finished and not handler._claimed
+
+
+class ResponsesApiShapedModel(SleepyLogprobChatModel):
+    """Returns what ChatOpenAI builds from a Responses API result: text blocks, no logprobs.
+
+    No server here speaks the Responses API, so its documented result shape is built by hand.
+    """
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):  # type: ignore[no-untyped-def]
+        from langchain_core.messages import AIMessage
+        from langchain_core.outputs import ChatGeneration, ChatResult
+
+        msg = AIMessage(
+            content=[{"type": "text", "text": "Paris", "annotations": [], "id": "msg_1"}],
+            response_metadata={
+                "id": "resp_0123",
+                "object": "response",
+                "model": "gpt-4o",
+                "status": "completed",
+            },
+        )
+        return ChatResult(generations=[ChatGeneration(message=msg)])
+
+
+def test_responses_api_is_flagged_with_a_fix() -> None:
+    cal = with_calibration(rag_chain(ResponsesApiShapedModel())).invoke("q1 x")["calibration"]
+    assert NO_LOGPROBS in cal.flags and cal.confidence is None
+    assert any("use_responses_api=False" in n for n in cal.notes)
