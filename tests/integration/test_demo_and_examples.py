@@ -80,3 +80,30 @@ def test_examples_run(
     proc = run([script, *args], env=env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert expect in proc.stdout
+
+
+def test_demo_against_a_given_endpoint(base_url: str, model_name: str) -> None:
+    proc = run(
+        [
+            "-m",
+            "langchain_calibrate.cli",
+            "demo",
+            "--questions",
+            "16",
+            "--folds",
+            "2",
+            "--quiet",
+            "--json",
+            "--base-url",
+            base_url,
+            "--model",
+            model_name,
+            "--seed",
+            "7",
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["n"] == 16 and summary["base_url"] == base_url
+    assert summary["model"] == model_name and summary["folds"] == 2
+    assert "Starting the local model server" not in proc.stderr
