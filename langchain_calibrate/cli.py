@@ -89,6 +89,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RuntimeError, ValueError, OSError, ImportError) as exc:
         print(f"langchain-calibrate: error: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        # openai's connection, timeout and HTTP errors: one line, not a traceback.
+        if type(exc).__module__.startswith(("openai", "httpx")):
+            print(
+                f"langchain-calibrate: error: the model endpoint failed: "
+                f"{type(exc).__name__}: {exc}",
+                file=sys.stderr,
+            )
+            return 1
+        raise
     return 2
 
 

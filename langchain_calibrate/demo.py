@@ -178,6 +178,32 @@ def _metrics(labels: np.ndarray, conf: np.ndarray) -> dict[str, float | None]:
     }
 
 
+def _check_config(config: DemoConfig) -> None:
+    """Refuse bad settings before any model is started or any question answered."""
+    from langchain_calibrate.datasets import HALUEVAL_DEV_ROWS
+
+    if config.folds < 2:
+        msg = (
+            "--folds must be >= 2, so no confidence comes from a calibrator fitted on it; "
+            f"got {config.folds}."
+        )
+        raise ValueError(msg)
+    if config.questions < 2 * config.folds:
+        msg = f"--questions must be at least {2 * config.folds} for {config.folds}-fold fitting."
+        raise ValueError(msg)
+    if config.questions > HALUEVAL_DEV_ROWS:
+        msg = (
+            f"--questions {config.questions} is more than the {HALUEVAL_DEV_ROWS} development rows "
+            "(HaluEval rows 5000 and up are reserved for independent evaluation)."
+        )
+        raise ValueError(msg)
+    if config.runs_path:
+        parent = os.path.dirname(os.path.abspath(config.runs_path))
+        if not os.path.isdir(parent):
+            msg = f"--save-runs {config.runs_path}: the folder {parent} does not exist."
+            raise ValueError(msg)
+
+
 def run_demo(config: DemoConfig, *, progress: Callable[[str], None] = _stderr) -> dict[str, Any]:
     """Run the demo end to end and return its summary (what ``--json`` prints)."""
     from tqdm import tqdm
@@ -186,9 +212,7 @@ def run_demo(config: DemoConfig, *, progress: Callable[[str], None] = _stderr) -
     from langchain_calibrate.grading import is_correct
     from langchain_calibrate.local.embeddings import LocalMiniLMEmbeddings
 
-    if config.questions < 2 * config.folds:
-        msg = f"--questions must be at least {2 * config.folds} for {config.folds}-fold fitting."
-        raise ValueError(msg)
+    _check_config(config)
     started = time.perf_counter()
     with ExitStack() as stack:
         if config.base_url:

@@ -92,7 +92,9 @@ def _from_entry_list(entries: Sequence[Any]) -> list[TokenLogprob]:
             continue
         token = entry.get("token", entry.get("content"))
         logprob = _clean_logprob(entry.get("logprob"))
-        if not isinstance(token, str) or logprob is None:
+        # An empty token carries no text: llama-server streams its stop token that way, and
+        # counting it would make a streamed answer score differently from the same answer invoked.
+        if not isinstance(token, str) or not token or logprob is None:
             continue
         top = _top_from_entries(entry.get("top_logprobs", entry.get("probs")))
         tokens.append(TokenLogprob(token, logprob, top))

@@ -11,8 +11,11 @@ from langchain_core.runnables.utils import AddableDict
 from pydantic import BaseModel, ConfigDict
 from typing_extensions import override
 
-from langchain_calibrate.result import Calibration
+from langchain_calibrate.result import CAPTURE_ERROR, Calibration
 from langchain_calibrate.runnable import CalibratedRunnable, with_calibration
+from langchain_calibrate.signals import FLAT_DISTRIBUTION, LOW_EVIDENCE, NO_LOGPROBS
+
+KNOWN_FLAGS = frozenset({NO_LOGPROBS, LOW_EVIDENCE, FLAT_DISTRIBUTION, CAPTURE_ERROR})
 
 __all__ = [
     "ConfidenceRouter",
@@ -205,6 +208,20 @@ class ConfidenceRouter(RunnableSerializable[Any, dict[str, Any]]):
             yield chunk
 
 
+def _checked_flags(route_on_flags: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(route_on_flags, str):
+        msg = (
+            f"route_on_flags must be a list of flag names, got the string {route_on_flags!r}; "
+            f"write route_on_flags=[{route_on_flags!r}]."
+        )
+        raise TypeError(msg)
+    unknown = sorted(set(route_on_flags) - set(KNOWN_FLAGS))
+    if unknown:
+        msg = f"Unknown flag(s) {unknown} in route_on_flags; the flags are {sorted(KNOWN_FLAGS)}."
+        raise ValueError(msg)
+    return tuple(route_on_flags)
+
+
 def _as_calibrated(runnable: Runnable[Any, Any]) -> CalibratedRunnable:
     return runnable if isinstance(runnable, CalibratedRunnable) else with_calibration(runnable)
 
@@ -253,7 +270,7 @@ def route_by_confidence(
         calibrated=_as_calibrated(runnable),
         fallback=fallback,
         threshold=_threshold_value(threshold),
-        route_on_flags=tuple(route_on_flags),
+        route_on_flags=_checked_flags(route_on_flags),
         fallback_input=fallback_input,
     )
 
@@ -278,7 +295,7 @@ def require_confidence(
     """
     calibrated = _as_calibrated(runnable)
     limit = _threshold_value(threshold)
-    flags = tuple(route_on_flags)
+    flags = _checked_flags(route_on_flags)
 
     def gate(result: dict[str, Any]) -> dict[str, Any]:
         routed, _ = _decide(result["calibration"], limit, flags)

@@ -159,6 +159,12 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
         if self.calibrator is not None:
             confidence: float | None = float(self.calibrator.predict_one(signals))
             method = str(getattr(self.calibrator, "method", type(self.calibrator).__name__))
+            if not 0.0 <= confidence <= 1.0:  # also catches NaN
+                msg = (
+                    f"The calibrator {type(self.calibrator).__name__} returned {confidence!r}, "
+                    "not a probability in [0, 1]; check that it was fitted and loaded correctly."
+                )
+                raise ValueError(msg)
             calibrated = True
         elif signals.sequence_prob is not None:
             confidence, method, calibrated = signals.sequence_prob, "raw:sequence_prob", False

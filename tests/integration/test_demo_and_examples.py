@@ -63,6 +63,15 @@ def test_demo_rejects_bad_arguments() -> None:
     assert proc.returncode == 2 and "positive integer" in proc.stderr
     proc = run(["-m", "langchain_calibrate.cli", "demo", "--questions", "4"])
     assert proc.returncode == 1 and "--questions must be at least 10" in proc.stderr
+    # Checked before any model starts: these fail at once, not after answering.
+    for args, expect in [
+        (["--folds", "1", "--questions", "10"], "--folds must be >= 2"),
+        (["--questions", "6000"], "reserved for independent evaluation"),
+        (["--save-runs", "/nonexistent/dir/runs.jsonl"], "does not exist"),
+    ]:
+        proc = run(["-m", "langchain_calibrate.cli", "demo", *args], timeout=60)
+        assert proc.returncode == 1 and expect in proc.stderr, proc.stderr
+        assert "Starting the local model server" not in proc.stderr
 
 
 @pytest.mark.parametrize(
@@ -80,6 +89,29 @@ def test_examples_run(
     proc = run([script, *args], env=env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert expect in proc.stdout
+
+
+def test_demo_reports_a_dead_endpoint_in_one_line() -> None:
+    proc = run(
+        [
+            "-m",
+            "langchain_calibrate.cli",
+            "demo",
+            "--questions",
+            "10",
+            "--folds",
+            "2",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+            "--model",
+            "x",
+            "--quiet",
+        ],
+        timeout=300,
+    )
+    assert proc.returncode == 1
+    assert "error: the model endpoint failed: APIConnectionError" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_demo_against_a_given_endpoint(base_url: str, model_name: str) -> None:

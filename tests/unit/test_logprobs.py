@@ -217,6 +217,14 @@ def test_streamed_chat_chunks_merge_in_order() -> None:
     assert logprobs_from_generation(merged) == [PARIS, DOT]
 
 
+def test_empty_stop_token_of_a_llama_cpp_stream_is_dropped() -> None:
+    # llama-server streams its stop token as an entry with an empty token and a real logprob.
+    stop = {
+        "content": [{"id": 107, "token": "", "bytes": [], "logprob": -0.628, "top_logprobs": []}]
+    }
+    assert merge_logprob_chunks([OPENAI_CHAT, stop]) == [PARIS, DOT]
+
+
 def test_merge_raw_payloads_and_empty() -> None:
     assert merge_logprob_chunks([OPENAI_CHAT, None, {"content": []}]) == [PARIS, DOT]
     assert merge_logprob_chunks([None, {}]) is None

@@ -101,3 +101,12 @@ def test_low_confidence_error_with_fallbacks() -> None:
     assert safe.invoke("q1 x") == {"output": "I don't know."}
     ok = require_confidence(with_calibration(rag_chain(), Fixed(0.7)), 0.5).invoke("q1 x")
     assert ok["output"].text == "q1 x"
+
+
+def test_route_on_flags_is_checked() -> None:
+    with pytest.raises(TypeError, match=r"route_on_flags=\['low_evidence'\]"):
+        route_by_confidence(rag_chain(), 0.5, IDK, route_on_flags="low_evidence")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="Unknown flag"):
+        route_by_confidence(rag_chain(), 0.5, IDK, route_on_flags=["low-evidence"])
+    with pytest.raises(ValueError, match="Unknown flag"):
+        require_confidence(rag_chain(), 0.5, route_on_flags=["nope"])

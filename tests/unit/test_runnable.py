@@ -184,3 +184,13 @@ def test_responses_api_is_flagged_with_a_fix() -> None:
     cal = with_calibration(rag_chain(ResponsesApiShapedModel())).invoke("q1 x")["calibration"]
     assert NO_LOGPROBS in cal.flags and cal.confidence is None
     assert any("use_responses_api=False" in n for n in cal.notes)
+
+
+def test_calibrator_output_outside_0_1_is_a_named_error() -> None:
+    class Bad:
+        def predict_one(self, signals: Signals) -> float:
+            return 1.7
+
+    cal = with_calibration(rag_chain(), Bad()).invoke("q1 x")["calibration"]
+    assert cal.confidence is None and CAPTURE_ERROR in cal.flags
+    assert any("Bad returned 1.7" in e for e in cal.errors)
