@@ -92,7 +92,8 @@ class _ModelCall:
     model_name: str | None
     logprobs_requested: bool | None
     uses_responses_api: bool
-    streamed: list[TokenLogprob] = field(default_factory=list)
+    streamed: list[Any] = field(default_factory=list)
+    """Raw streamed chunks (or logprob payloads), normalized only if ``on_llm_end`` lacks them."""
 
 
 def _guarded(*, ends_run: bool) -> Callable[[Callable[P, R]], Callable[P, R | None]]:
@@ -348,15 +349,14 @@ class CalibrationHandler(BaseCallbackHandler):
         run_id: UUID,
         **kwargs: Any,
     ) -> None:
-        # Kept only as a fallback: on_llm_end normally carries the merged logprobs.
-        tokens = merge_logprob_chunks([chunk]) if chunk is not None else None
-        if tokens is None and kwargs.get("logprobs"):
-            tokens = merge_logprob_chunks([kwargs["logprobs"]])
-        if tokens:
+        # Only a fallback: on_llm_end normally carries the merged logprobs, so nothing is
+        # parsed here, on the per-token path; the chunk is kept in case it is needed.
+        source = chunk if chunk is not None else kwargs.get("logprobs")
+        if source is not None:
             with self._lock:
                 call = self._calls.get(run_id)
                 if call is not None:
-                    call.streamed.extend(tokens)
+                    call.streamed.append(source)
 
     @override
     @_guarded(ends_run=True)
@@ -369,7 +369,7 @@ class CalibrationHandler(BaseCallbackHandler):
                 tokens = logprobs_from_generation(generation)
                 single = len(response.generations) == 1 and len(candidates) == 1
                 if tokens is None and call is not None and call.streamed and single:
-                    tokens = list(call.streamed)
+                    tokens = merge_logprob_chunks(call.streamed)
                 records.append(
                     GenerationRecord(
                         run_id=run_id,

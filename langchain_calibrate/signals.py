@@ -163,13 +163,22 @@ def token_signals(tokens: Sequence[TokenLogprob] | None) -> dict[str, Any]:
     }
 
 
-def _evidence_signals(answer: str, documents: Sequence[Document]) -> dict[str, Any]:
+def _cheap_signals(
+    answer: str, tokens: Sequence[TokenLogprob] | None, documents: Sequence[Document]
+) -> tuple[dict[str, Any], list[str]]:
+    """Every signal but semantic support, and the non-empty contexts it would need."""
+    contexts = [d.page_content for d in documents if d.page_content]
+    return {**token_signals(tokens), **_evidence_signals(answer, documents, contexts)}, contexts
+
+
+def _evidence_signals(
+    answer: str, documents: Sequence[Document], contexts: list[str]
+) -> dict[str, Any]:
     relevances = [
         float(r)
         for d in documents
         if isinstance(r := d.metadata.get(RELEVANCE_KEY), int | float) and math.isfinite(r)
     ]
-    contexts = [d.page_content for d in documents if d.page_content]
     return {
         "answer_length": float(len(answer.split())),
         "n_documents": float(len(documents)),
@@ -198,8 +207,7 @@ def compute_signals(
     Returns:
         The signals; unavailable ones are ``None``.
     """
-    values = {**token_signals(tokens), **_evidence_signals(answer, documents)}
-    contexts = [d.page_content for d in documents if d.page_content]
+    values, contexts = _cheap_signals(answer, tokens, documents)
     if embeddings is not None and contexts and answer.strip():
         values["semantic_support"] = semantic_support(answer, contexts, embeddings)
     return Signals(**values)
@@ -213,8 +221,7 @@ async def acompute_signals(
     embeddings: Embeddings | None = None,
 ) -> Signals:
     """Async twin of ``compute_signals`` (embeds with ``aembed_documents``)."""
-    values = {**token_signals(tokens), **_evidence_signals(answer, documents)}
-    contexts = [d.page_content for d in documents if d.page_content]
+    values, contexts = _cheap_signals(answer, tokens, documents)
     if embeddings is not None and contexts and answer.strip():
         values["semantic_support"] = await asemantic_support(answer, contexts, embeddings)
     return Signals(**values)
