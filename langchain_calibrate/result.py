@@ -37,6 +37,8 @@ class Calibration(BaseModel):
     """The documents retrieved in this run, with their scores in metadata."""
     model_name: str | None = None
     n_generations: int = 0
+    run_id: str | None = None
+    """The LangChain run id of the wrapped call: the key for joining a label to a run log."""
 
     @property
     def kind(self) -> str:

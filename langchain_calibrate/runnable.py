@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -21,6 +23,7 @@ from typing_extensions import override
 
 from langchain_calibrate.handler import CalibrationHandler, RunEvidence
 from langchain_calibrate.result import CAPTURE_ERROR, Calibration
+from langchain_calibrate.runlog import RunLogWriter
 from langchain_calibrate.signals import (
     NO_LOGPROBS,
     SignalConfig,
@@ -116,6 +119,8 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
     """Where the answer is in a dict output (default: the first of answer/output/text/...)."""
     strict: bool = False
     """Raise errors from capture and scoring instead of recording them on the result."""
+    log_to: RunLogWriter | None = None
+    """Append one JSON record per run here (see ``langchain_calibrate.runlog``)."""
 
     @override
     def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
@@ -217,6 +222,50 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
         except Exception as exc:
             return self._failed(exc, evidence)
 
+    # -- run log ---------------------------------------------------------------------------
+
+    def _record(
+        self, input: Any, output: Any, evidence: RunEvidence | None, calibration: Calibration
+    ) -> Calibration:
+        """Stamp the run id on the result and append it to the run log (if one is set)."""
+        if self.log_to is None:
+            return calibration
+        try:
+            answer = self._prepare(output, evidence)[0]
+            self.log_to.write(calibration, inputs=input, answer=answer, calibrator=self.calibrator)
+        except Exception as exc:
+            if self.strict:
+                raise
+            logger.warning("with_calibration could not write the run log: %r", exc)
+            problem = f"run log {self.log_to.path}: {type(exc).__name__}: {exc}"
+            return calibration.model_copy(update={"errors": [*calibration.errors, problem]})
+        return calibration
+
+    def _result(
+        self,
+        input: Any,
+        output: Any,
+        evidence: RunEvidence | None,
+        calibration: Calibration,
+        run_id: Any,
+    ) -> Calibration:
+        calibration = calibration.model_copy(update={"run_id": str(run_id)})
+        return self._record(input, output, evidence, calibration)
+
+    async def _aresult(
+        self,
+        input: Any,
+        output: Any,
+        evidence: RunEvidence | None,
+        calibration: Calibration,
+        run_id: Any,
+    ) -> Calibration:
+        calibration = calibration.model_copy(update={"run_id": str(run_id)})
+        if self.log_to is None:
+            return calibration
+        # File I/O off the event loop.
+        return await asyncio.to_thread(self._record, input, output, evidence, calibration)
+
     # -- invoke ----------------------------------------------------------------------------
 
     def _invoke(
@@ -228,7 +277,10 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
             output = self.bound.invoke(input, self._child_config(config, handler))
         finally:
             evidence = handler.pop_evidence(run_manager.run_id)
-        return AddableDict(output=output, calibration=self.calibrate(output, evidence))
+        calibration = self._result(
+            input, output, evidence, self.calibrate(output, evidence), run_manager.run_id
+        )
+        return AddableDict(output=output, calibration=calibration)
 
     async def _ainvoke(
         self, input: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
@@ -239,7 +291,10 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
             output = await self.bound.ainvoke(input, self._child_config(config, handler))
         finally:
             evidence = handler.pop_evidence(run_manager.run_id)
-        return AddableDict(output=output, calibration=await self.acalibrate(output, evidence))
+        calibration = await self._aresult(
+            input, output, evidence, await self.acalibrate(output, evidence), run_manager.run_id
+        )
+        return AddableDict(output=output, calibration=calibration)
 
     @override
     def invoke(
@@ -263,14 +318,19 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
     ) -> Iterator[dict[str, Any]]:
         handler = self._handler_for_call()
         handler.claim(run_manager.run_id)
-        holder = _HoldLast()
+        holder, seen = _HoldLast(), _HoldLast()
+        inputs = seen.tee(inputs)
         try:
             for chunk in self.bound.transform(inputs, self._child_config(config, handler)):
                 if (ready := holder.push(chunk)) is not None:
                     yield ready
         finally:
             evidence = handler.pop_evidence(run_manager.run_id)
-        yield holder.last(self.calibrate(holder.full, evidence))
+        calibration = self._result(
+            seen.full, holder.full, evidence, self.calibrate(holder.full, evidence),
+            run_manager.run_id,
+        )  # fmt: skip
+        yield holder.last(calibration)
 
     async def _atransform(
         self,
@@ -280,14 +340,19 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
     ) -> AsyncIterator[dict[str, Any]]:
         handler = self._handler_for_call()
         handler.claim(run_manager.run_id)
-        holder = _HoldLast()
+        holder, seen = _HoldLast(), _HoldLast()
+        inputs = seen.atee(inputs)
         try:
             async for chunk in self.bound.atransform(inputs, self._child_config(config, handler)):
                 if (ready := holder.push(chunk)) is not None:
                     yield ready
         finally:
             evidence = handler.pop_evidence(run_manager.run_id)
-        yield holder.last(await self.acalibrate(holder.full, evidence))
+        calibration = await self._aresult(
+            seen.full, holder.full, evidence, await self.acalibrate(holder.full, evidence),
+            run_manager.run_id,
+        )  # fmt: skip
+        yield holder.last(calibration)
 
     @override
     def transform(
@@ -343,6 +408,18 @@ class _HoldLast:
                 self.full = chunk
         return ready
 
+    def tee(self, items: Iterator[Any]) -> Iterator[Any]:
+        """Pass ``items`` through, accumulating them (to log the streamed input)."""
+        for item in items:
+            self.push(item)
+            yield item
+
+    async def atee(self, items: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """Async ``tee``."""
+        async for item in items:
+            self.push(item)
+            yield item
+
     def last(self, calibration: Calibration) -> dict[str, Any]:
         """The final chunk: the held output (``None`` if nothing streamed) and the calibration."""
         return AddableDict(output=self.held, calibration=calibration)
@@ -357,6 +434,7 @@ def with_calibration(
     handler: CalibrationHandler | None = None,
     answer_key: str | None = None,
     strict: bool = False,
+    log_to: str | os.PathLike[str] | RunLogWriter | None = None,
 ) -> CalibratedRunnable:
     """Wrap a chain so each output comes back with a ``Calibration``.
 
@@ -374,6 +452,9 @@ def with_calibration(
         handler: Share one ``CalibrationHandler`` instead of a fresh one per call.
         answer_key: Key of the answer in a dict output.
         strict: Raise capture and scoring errors instead of recording them.
+        log_to: Append one JSON line per run to this file (or ``RunLogWriter``): inputs,
+            answer, signals, flags, confidence, model and calibrator versions, timestamp and the
+            ``run_id`` to join a label on later. Known API-key patterns are redacted.
 
     Returns:
         A ``CalibratedRunnable``; ``invoke`` returns ``{"output": ..., "calibration": ...}``.
@@ -399,8 +480,10 @@ def with_calibration(
             "has none. Use a calibrator from langchain_calibrate.calibrators, fitted first."
         )
         raise TypeError(msg)
+    writer = log_to if isinstance(log_to, RunLogWriter) or log_to is None else RunLogWriter(log_to)
     return CalibratedRunnable(
         bound=runnable,
+        log_to=writer,
         calibrator=calibrator,
         embeddings=embeddings,
         signal_config=signal_config or SignalConfig(),
