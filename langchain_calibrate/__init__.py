@@ -15,59 +15,116 @@ from langchain_calibrate._version import __version__
 if TYPE_CHECKING:
     from langchain_calibrate.calibrators import (
         BaseCalibrator,
+        BetaCalibration,
         CalibratorFileError,
+        CalibratorSelection,
+        HistogramBinningCalibrator,
+        IsotonicCalibrator,
         LogisticCalibrator,
         PlattScaling,
+        SmallCalibrationSetWarning,
         TemperatureScaling,
         load_calibrator,
+        make_calibrator,
+        select_calibrator,
     )
-    from langchain_calibrate.handler import CalibrationHandler, RunEvidence
-    from langchain_calibrate.logprobs import TokenLogprob, TopLogprob, normalize_logprobs
-    from langchain_calibrate.result import Calibration
-    from langchain_calibrate.retrievers import ScoredRetriever
+    from langchain_calibrate.handler import (
+        CalibrationHandler,
+        RunEvidence,
+    )
+    from langchain_calibrate.logprobs import (
+        TokenLogprob,
+        TopLogprob,
+        normalize_logprobs,
+    )
+    from langchain_calibrate.result import (
+        Calibration,
+    )
+    from langchain_calibrate.retrievers import (
+        ScoredRetriever,
+    )
     from langchain_calibrate.routing import (
         LowConfidenceError,
         RoutingDecision,
         require_confidence,
         route_by_confidence,
     )
-    from langchain_calibrate.runnable import CalibratedRunnable, with_calibration
-    from langchain_calibrate.signals import SignalConfig, Signals, compute_signals
+    from langchain_calibrate.runlog import (
+        RunLogWriter,
+        read_runs,
+    )
+    from langchain_calibrate.runnable import (
+        CalibratedRunnable,
+        with_calibration,
+    )
+    from langchain_calibrate.signals import (
+        SignalConfig,
+        Signals,
+        compute_signals,
+    )
+    from langchain_calibrate.thresholds import (
+        ConfidenceThreshold,
+        ThresholdWarning,
+        fit_coverage_threshold,
+        fit_risk_threshold,
+        load_threshold,
+    )
 
 __all__ = (
     "BaseCalibrator",
+    "BetaCalibration",
     "CalibratedRunnable",
     "Calibration",
     "CalibrationHandler",
     "CalibratorFileError",
+    "CalibratorSelection",
+    "ConfidenceThreshold",
+    "HistogramBinningCalibrator",
+    "IsotonicCalibrator",
     "LogisticCalibrator",
     "LowConfidenceError",
     "PlattScaling",
     "RoutingDecision",
     "RunEvidence",
+    "RunLogWriter",
     "ScoredRetriever",
     "SignalConfig",
     "Signals",
+    "SmallCalibrationSetWarning",
     "TemperatureScaling",
+    "ThresholdWarning",
     "TokenLogprob",
     "TopLogprob",
     "__version__",
     "compute_signals",
+    "fit_coverage_threshold",
+    "fit_risk_threshold",
     "load_calibrator",
+    "load_threshold",
+    "make_calibrator",
     "normalize_logprobs",
+    "read_runs",
     "require_confidence",
     "route_by_confidence",
+    "select_calibrator",
     "with_calibration",
 )
 
 # Imported on first use so `import langchain_calibrate` stays cheap (scikit-learn, faiss).
 _dynamic_imports = {
     "BaseCalibrator": "calibrators",
+    "BetaCalibration": "calibrators",
     "CalibratorFileError": "calibrators",
+    "CalibratorSelection": "calibrators",
+    "HistogramBinningCalibrator": "calibrators",
+    "IsotonicCalibrator": "calibrators",
     "LogisticCalibrator": "calibrators",
     "PlattScaling": "calibrators",
+    "SmallCalibrationSetWarning": "calibrators",
     "TemperatureScaling": "calibrators",
     "load_calibrator": "calibrators",
+    "make_calibrator": "calibrators",
+    "select_calibrator": "calibrators",
     "CalibrationHandler": "handler",
     "RunEvidence": "handler",
     "TokenLogprob": "logprobs",
@@ -79,11 +136,18 @@ _dynamic_imports = {
     "RoutingDecision": "routing",
     "require_confidence": "routing",
     "route_by_confidence": "routing",
+    "RunLogWriter": "runlog",
+    "read_runs": "runlog",
     "CalibratedRunnable": "runnable",
     "with_calibration": "runnable",
     "SignalConfig": "signals",
     "Signals": "signals",
     "compute_signals": "signals",
+    "ConfidenceThreshold": "thresholds",
+    "ThresholdWarning": "thresholds",
+    "fit_coverage_threshold": "thresholds",
+    "fit_risk_threshold": "thresholds",
+    "load_threshold": "thresholds",
 }
 
 

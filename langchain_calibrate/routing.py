@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -39,8 +40,13 @@ class SupportsThreshold(Protocol):
 
 def _threshold_value(threshold: float | SupportsThreshold) -> float:
     value = threshold.threshold if isinstance(threshold, SupportsThreshold) else threshold
+    if isinstance(value, float) and value == math.inf:
+        return math.inf  # "answer nothing" (a fitted threshold no data met): even 1.0 is routed
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-        msg = f"threshold must be a number in [0, 1] (or have a .threshold in it); got {value!r}."
+        msg = (
+            "threshold must be a number in [0, 1] (or have a .threshold in it), or math.inf to "
+            f"route every answer; got {value!r}."
+        )
         raise ValueError(msg)
     return float(value)
 

@@ -16,8 +16,11 @@ from langchain_calibrate.calibrators import (
     CALIBRATORS,
     DEFAULT_FEATURE_NAMES,
     BaseCalibrator,
+    BetaCalibration,
     CalibratorFileError,
     CalibratorNotFittedError,
+    HistogramBinningCalibrator,
+    IsotonicCalibrator,
     LogisticCalibrator,
     PlattScaling,
     TemperatureScaling,
@@ -68,6 +71,9 @@ def fitted() -> dict[str, BaseCalibrator]:
     return {
         "temperature": TemperatureScaling().fit(s.reshape(-1, 1), y),
         "platt": PlattScaling().fit(s.reshape(-1, 1), y),
+        "beta": BetaCalibration().fit(s.reshape(-1, 1), y),
+        "isotonic": IsotonicCalibrator().fit(s.reshape(-1, 1), y),
+        "histogram": HistogramBinningCalibrator(n_bins=10).fit(s.reshape(-1, 1), y),
         "logistic": LogisticCalibrator(features=["f0", "f1", "f2"], C=0.5).fit(X, y3),
     }
 
@@ -249,9 +255,13 @@ def test_features_must_be_a_sequence_of_names() -> None:
 
 
 def test_make_calibrator_unknown_method() -> None:
-    with pytest.raises(ValueError, match=r"'isotonic'.*\['logistic', 'platt', 'temperature'\]"):
-        make_calibrator("isotonic")
+    known = r"\['beta', 'histogram', 'isotonic', 'logistic', 'platt', 'temperature'\]"
+    with pytest.raises(ValueError, match=rf"'spline'.*{known}"):
+        make_calibrator("spline")
     assert isinstance(make_calibrator("temperature", feature="x"), TemperatureScaling)
+    assert isinstance(make_calibrator("isotonic"), IsotonicCalibrator)
+    assert isinstance(make_calibrator("beta"), BetaCalibration)
+    assert make_calibrator("histogram", n_bins=7).n_bins == 7
 
 
 # ----------------------------------------------------------------------------- JSON files
@@ -307,10 +317,16 @@ def _tamper(fitted: dict[str, BaseCalibrator], method: str, tmp_path: Path, edit
         ("logistic", lambda d: d.update(fitted_at="yesterday"), "fitted_at"),
         ("logistic", lambda d: d.pop("library_version"), "library_version"),
         ("logistic", lambda d: d.update(__reduce__="os.system('rm -rf /')"), "__reduce__"),
-        ("logistic", lambda d: d["params"].update(hook="__import__('os').system('id')"),
-         "params.hook"),
-        ("logistic", lambda d: d["params"].update(intercept="__import__('os').getcwd()"),
-         "params.intercept"),
+        (
+            "logistic",
+            lambda d: d["params"].update(hook="__import__('os').system('id')"),
+            "params.hook",
+        ),
+        (
+            "logistic",
+            lambda d: d["params"].update(intercept="__import__('os').getcwd()"),
+            "params.intercept",
+        ),
     ],
 )
 def test_tampered_files_are_refused(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from langchain_calibrate.demo import _fold_ids, cross_fit_confidences
+from langchain_calibrate.offline import cross_fit_confidences, fold_ids
 from langchain_calibrate.signals import Signals
 
 
@@ -27,7 +27,7 @@ def synthetic(n: int, seed: int = 0) -> tuple[list[Signals], np.ndarray]:
 def test_flipping_a_folds_labels_leaves_its_own_confidences_unchanged() -> None:
     signals, labels = synthetic(200)
     base = cross_fit_confidences(signals, labels, folds=5, seed=3)
-    fold = _fold_ids(len(signals), 5, 3)
+    fold = fold_ids(len(signals), 5, 3)
     flipped = labels.copy()
     flipped[fold == 0] = 1 - flipped[fold == 0]
     again = cross_fit_confidences(signals, flipped, folds=5, seed=3)
@@ -37,7 +37,7 @@ def test_flipping_a_folds_labels_leaves_its_own_confidences_unchanged() -> None:
 
 
 def test_folds_are_balanced_and_need_two() -> None:
-    fold = _fold_ids(103, 5, 0)
+    fold = fold_ids(103, 5, 0)
     assert sorted(np.bincount(fold)) == [20, 20, 21, 21, 21]
     signals, labels = synthetic(20)
     with pytest.raises(ValueError, match="folds must be >= 2"):
