@@ -19,6 +19,25 @@ def _positive(value: str) -> int:
     return number
 
 
+def _positive_seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        msg = f"must be a positive number of seconds, got {value}"
+        raise argparse.ArgumentTypeError(msg)
+    return number
+
+
+def _add_label_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--labels", help="labels file keyed by run_id (JSONL or CSV); overrides labels in the log"
+    )
+    parser.add_argument("--cv", type=_positive, default=5, help="folds (default 5)")
+    parser.add_argument("--seed", type=int, default=0, help="fold and bootstrap seed")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(
@@ -47,8 +66,92 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--folds", type=_positive, default=5, help="cross-fitting folds (>= 2)")
     demo.add_argument("--seed", type=int, default=0, help="seed for choosing questions")
     demo.add_argument("--concurrency", type=_positive, default=4, help="requests in flight")
+    demo.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=120.0,
+        metavar="SECONDS",
+        help="give up on a model request after this long (default 120; retried once)",
+    )
     demo.add_argument("--quiet", action="store_true", help="do not list every answer")
-    demo.add_argument("--save-runs", metavar="PATH", help="write one JSON line per answer")
+
+    demo.add_argument(
+        "--out-dir",
+        metavar="DIR",
+        default="langchain-calibrate-demo",
+        help=(
+            "write the run log (runs.jsonl), labels.jsonl, calibrator.json and report.html here "
+            "(default: ./langchain-calibrate-demo; earlier demo files there are replaced)"
+        ),
+    )
+
+    methods = ["auto", "temperature", "platt", "logistic", "isotonic", "histogram", "beta"]
+    fit = commands.add_parser(
+        "fit",
+        help="fit a calibrator on a labelled run log",
+        description="Fit a calibrator on the labelled runs of a run log (from log_to=...).",
+    )
+    fit.add_argument("runs", help="run log (JSONL written by with_calibration(log_to=...))")
+    fit.add_argument("-o", "--output", required=True, help="calibrator JSON to write")
+    fit.add_argument("--method", choices=methods, default="auto", help="default: auto (CV NLL)")
+    _add_label_args(fit)
+
+    for name, what in (
+        ("evaluate", "print every metric with a bootstrap interval"),
+        ("report", "write an HTML report with a reliability diagram and risk-coverage plot"),
+        ("threshold", "choose the confidence threshold for a target error rate or coverage"),
+    ):
+        sub = commands.add_parser(
+            name,
+            help=what,
+            description=(
+                f"{what[0].upper()}{what[1:]}. Confidences come from --calibrator (fitted on other "
+                "runs), or else from cross-fitting --method over --cv folds of these runs."
+            ),
+        )
+        sub.add_argument("runs", help="run log (JSONL written by with_calibration(log_to=...))")
+        sub.add_argument("--calibrator", help="a calibrator JSON (from `fit`) to evaluate")
+        sub.add_argument(
+            "--method",
+            choices=methods[1:],
+            default="logistic",
+            help="without --calibrator: the calibrator to cross-fit (default logistic)",
+        )
+        sub.add_argument("--bins", type=_positive, default=15, help="ECE bins (default 15)")
+        sub.add_argument(
+            "--bootstrap",
+            type=int,
+            default=1000,
+            help="bootstrap resamples for the intervals (default 1000, 0 for none)",
+        )
+        _add_label_args(sub)
+        if name == "evaluate":
+            sub.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        elif name == "report":
+            sub.add_argument("-o", "--output", required=True, help="HTML file to write")
+            sub.add_argument("--threshold", help="a threshold JSON (from `threshold`) to mark")
+        else:
+            sub.add_argument("-o", "--output", required=True, help="threshold JSON to write")
+            goal = sub.add_mutually_exclusive_group(required=True)
+            goal.add_argument(
+                "--target-risk",
+                type=float,
+                help="highest error rate among answered questions, e.g. 0.05 (with --delta)",
+            )
+            goal.add_argument(
+                "--target-coverage", type=float, help="share of questions to answer, e.g. 0.8"
+            )
+            sub.add_argument(
+                "--min-answered",
+                type=_positive,
+                help="with --target-risk: start testing at thresholds keeping this many answers",
+            )
+            sub.add_argument(
+                "--delta",
+                type=float,
+                default=0.1,
+                help="allowed chance that the risk guarantee fails (default 0.1)",
+            )
 
     server = commands.add_parser(
         "server",
@@ -62,6 +165,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``langchain-calibrate`` console script."""
     args = build_parser().parse_args(argv)
+    if args.command not in ("demo", "server"):
+        return _run(args)
+    from langchain_calibrate.local.server import Terminated, raise_on_termination_signals
+
+    # SIGTERM/SIGHUP unwind the stack like Ctrl-C, so a local llama-server is stopped.
+    try:
+        with raise_on_termination_signals():
+            return _run(args)
+    except Terminated as exc:
+        print(f"langchain-calibrate: {exc}", file=sys.stderr)
+        return 128 + exc.signum
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command; errors become one line on stderr and exit code 1."""
     try:
         if args.command == "demo":
             from langchain_calibrate.demo import DemoConfig, main_demo
@@ -75,10 +193,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 folds=args.folds,
                 seed=args.seed,
                 concurrency=args.concurrency,
+                timeout=args.timeout,
                 show_answers=not args.quiet,
-                runs_path=args.save_runs,
+                out_dir=args.out_dir,
             )
             return main_demo(config, as_json=args.json)
+        if args.command in ("fit", "evaluate", "report", "threshold"):
+            from langchain_calibrate import commands
+
+            return int(getattr(commands, f"run_{args.command}")(args))
         if args.command == "server":
             from langchain_calibrate.local.server import main as server_main
 

@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from langchain_core.documents import Document
@@ -28,12 +29,24 @@ from langchain_core.runnables import Runnable, RunnablePassthrough
 
 from langchain_calibrate.calibrators import LogisticCalibrator
 from langchain_calibrate.metrics import auroc, brier_score, expected_calibration_error
+from langchain_calibrate.offline import cross_fit_confidences
 from langchain_calibrate.result import Calibration
 from langchain_calibrate.retrievers import ScoredRetriever
 from langchain_calibrate.runnable import with_calibration
 from langchain_calibrate.signals import FEATURE_NAMES
 
-__all__ = ["DemoAnswer", "DemoConfig", "build_rag_chain", "halueval_index", "run_demo"]
+if TYPE_CHECKING:
+    from langchain_calibrate.local.server import LlamaServer
+
+__all__ = [
+    "DemoAnswer",
+    "DemoConfig",
+    "ModelEndpointError",
+    "build_rag_chain",
+    "endpoint_error",
+    "halueval_index",
+    "run_demo",
+]
 
 # Hand-written shots: no HaluEval row is shown to the model as an example.
 FEW_SHOT_PROMPT = """Answer the question from the passages with a short answer.
@@ -69,9 +82,11 @@ class DemoConfig:
     seed: int = 0
     concurrency: int = 4
     max_tokens: int = 24
+    timeout: float = 120.0
+    """Seconds to wait for each model request (the client retries once)."""
     show_answers: bool = True
-    runs_path: str | None = None
-    """Write one JSON line per answer (signals, flags, label, confidence) here."""
+    out_dir: str | None = None
+    """Write the run log, labels, calibrator and HTML report here (overwriting earlier ones)."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +142,84 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _make_llm(base_url: str, model: str, api_key: str, max_tokens: int) -> Runnable[Any, str]:
+#: Retries of a failed model request (connection errors, timeouts, HTTP 408/409/429/5xx).
+_MAX_RETRIES = 1
+
+
+class ModelEndpointError(RuntimeError):
+    """The model endpoint failed while the demo was answering; the message is one line."""
+
+
+def _one_line(text: object, limit: int = 300) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _openai_error(exc: BaseException) -> Any:
+    """The openai client error in ``exc``'s cause/context chain, or None."""
+    try:
+        import openai
+    except ImportError:  # pragma: no cover - langchain-openai depends on it
+        return None
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, openai.APIError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def endpoint_error(
+    exc: BaseException, *, timeout: float, attempts: int = _MAX_RETRIES + 1
+) -> ModelEndpointError | None:
+    """Turn an openai client failure into a one-line error naming the endpoint and the cause.
+
+    Args:
+        exc: What the chain raised.
+        timeout: The client's per-request timeout in seconds (named in timeout messages).
+        attempts: Requests the client made (1 + its retries).
+
+    Returns:
+        A :class:`ModelEndpointError`, or None when ``exc`` is not an openai client error.
+
+    Example:
+        >>> endpoint_error(ValueError("not from openai"), timeout=120) is None
+        True
+    """
+    import openai
+
+    error = _openai_error(exc)
+    if error is None:
+        return None
+    request = getattr(error, "request", None)
+    url = str(request.url) if request is not None else "(unknown URL)"
+    tries = f"{attempts} attempts" if attempts != 1 else "1 attempt"
+    if isinstance(error, openai.APITimeoutError):
+        msg = (
+            f"the model endpoint {url} did not answer within {timeout:g} s ({tries}); check "
+            "that it is up and not overloaded, or give it longer with --timeout SECONDS"
+        )
+    elif isinstance(error, openai.APIStatusError):
+        body = error.body
+        detail = body.get("message", body) if isinstance(body, dict) else body
+        reason = error.response.reason_phrase
+        msg = f"the model endpoint {url} answered HTTP {error.status_code}"
+        msg += f" {reason}" if reason else ""
+        msg += f": {_one_line(detail)}" if detail not in (None, "") else ""
+    elif isinstance(error, openai.APIConnectionError):
+        cause = error.__cause__
+        why = _one_line(cause) if cause is not None and str(cause) else type(cause).__name__
+        msg = f"could not reach the model endpoint {url} ({tries}): {why}"
+    else:
+        msg = f"the model endpoint {url} failed: {type(error).__name__}: {_one_line(error)}"
+    return ModelEndpointError(msg)
+
+
+def _make_llm(
+    base_url: str, model: str, api_key: str, max_tokens: int, timeout: float = 120.0
+) -> Runnable[Any, str]:
     from langchain_openai import OpenAI
 
     return OpenAI(
@@ -137,36 +229,9 @@ def _make_llm(base_url: str, model: str, api_key: str, max_tokens: int) -> Runna
         temperature=0.0,
         max_tokens=max_tokens,
         logprobs=3,
-        max_retries=1,
-        timeout=120,
+        max_retries=_MAX_RETRIES,
+        timeout=timeout,
     ).bind(stop=["\n"])
-
-
-def _fold_ids(n: int, folds: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed + 1)
-    ids = np.arange(n) % folds
-    rng.shuffle(ids)
-    return ids
-
-
-def cross_fit_confidences(
-    signals: Sequence[Any], labels: np.ndarray, folds: int, seed: int
-) -> np.ndarray:
-    """Out-of-fold probabilities: each comes from a calibrator fitted on the other folds."""
-    if folds < 2:
-        msg = (
-            f"folds must be >= 2, so that no confidence comes from a calibrator fitted on it; "
-            f"got {folds}."
-        )
-        raise ValueError(msg)
-    fold = _fold_ids(len(signals), folds, seed)
-    out = np.full(len(signals), np.nan)
-    for f in range(folds):
-        train = np.flatnonzero(fold != f)
-        test = np.flatnonzero(fold == f)
-        calibrator = LogisticCalibrator().fit([signals[i] for i in train], labels[train])
-        out[test] = calibrator.predict([signals[i] for i in test])
-    return out
 
 
 def _metrics(labels: np.ndarray, conf: np.ndarray) -> dict[str, float | None]:
@@ -197,11 +262,12 @@ def _check_config(config: DemoConfig) -> None:
             "(HaluEval rows 5000 and up are reserved for independent evaluation)."
         )
         raise ValueError(msg)
-    if config.runs_path:
-        parent = os.path.dirname(os.path.abspath(config.runs_path))
-        if not os.path.isdir(parent):
-            msg = f"--save-runs {config.runs_path}: the folder {parent} does not exist."
-            raise ValueError(msg)
+    if not config.timeout > 0:
+        msg = f"--timeout must be a positive number of seconds; got {config.timeout}."
+        raise ValueError(msg)
+    if config.out_dir and os.path.exists(config.out_dir) and not os.path.isdir(config.out_dir):
+        msg = f"--out-dir {config.out_dir} is a file; give a folder (it is created if missing)."
+        raise ValueError(msg)
 
 
 def run_demo(config: DemoConfig, *, progress: Callable[[str], None] = _stderr) -> dict[str, Any]:
@@ -214,6 +280,7 @@ def run_demo(config: DemoConfig, *, progress: Callable[[str], None] = _stderr) -
 
     _check_config(config)
     started = time.perf_counter()
+    server: LlamaServer | None = None
     with ExitStack() as stack:
         if config.base_url:
             base_url = config.base_url
@@ -233,8 +300,13 @@ def run_demo(config: DemoConfig, *, progress: Callable[[str], None] = _stderr) -
         embeddings = LocalMiniLMEmbeddings()
         store = halueval_index(rows, embeddings, cache_key="halueval-qa-dev-minilm")
         retriever = ScoredRetriever(vectorstore=store, k=config.k)
-        llm = _make_llm(base_url, model, api_key, config.max_tokens)
-        calibrated = with_calibration(build_rag_chain(retriever, llm), embeddings=embeddings)
+        llm = _make_llm(base_url, model, api_key, config.max_tokens, config.timeout)
+        files = _demo_files(config.out_dir)
+        calibrated = with_calibration(
+            build_rag_chain(retriever, llm),
+            embeddings=embeddings,
+            log_to=files["runs"] if files else None,
+        )
 
         rng = np.random.default_rng(config.seed)
         chosen = sorted(rng.choice(len(rows), size=min(config.questions, len(rows)), replace=False))
@@ -244,9 +316,20 @@ def run_demo(config: DemoConfig, *, progress: Callable[[str], None] = _stderr) -
         batch = calibrated.batch_as_completed(
             [r.question for r in sample], config={"max_concurrency": config.concurrency}
         )
+        if server is not None:
+            server.check()  # it may have died while the index loaded
         bar = tqdm(batch, total=len(sample), desc="answering", unit="q", file=sys.stderr)
-        for i, result in bar:
-            results[i] = result
+        try:
+            for i, result in bar:
+                results[i] = result
+        except Exception as exc:
+            bar.close()  # end the progress line, so the error starts a line of its own
+            if server is not None and not server.is_running():
+                server.check()  # the local server died: raises, naming the exit and its log
+            error = endpoint_error(exc, timeout=config.timeout)
+            if error is None:
+                raise
+            raise error from exc
         answer_seconds = time.perf_counter() - t0
 
     answers = []
@@ -273,14 +356,14 @@ def run_demo(config: DemoConfig, *, progress: Callable[[str], None] = _stderr) -
         )
         raise RuntimeError(msg)
     signals = [a.calibration.signals for a in answers]
-    conf = cross_fit_confidences(signals, labels, config.folds, config.seed)
+    conf = cross_fit_confidences(signals, labels, folds=config.folds, seed=config.seed)
     answers = [
         dataclasses.replace(a, confidence=float(c)) for a, c in zip(answers, conf, strict=True)
     ]
     raw = np.array([s.sequence_prob if s.sequence_prob is not None else 0.0 for s in signals])
 
-    if config.runs_path:
-        _write_runs(config.runs_path, answers)
+    if files:
+        _write_outputs(files, answers, labels, conf, config, progress)
     if config.show_answers:
         print(f"{'conf':>5}  {'ok':<3} {'flags':<34} question -> answer  [right answer]")
         for a in answers:
@@ -317,22 +400,75 @@ def run_demo(config: DemoConfig, *, progress: Callable[[str], None] = _stderr) -
     return summary
 
 
-def _write_runs(path: str, answers: Sequence[DemoAnswer]) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
+_DEMO_FILES = {
+    "runs": "runs.jsonl",
+    "labels": "labels.jsonl",
+    "calibrator": "calibrator.json",
+    "report": "report.html",
+}
+
+
+def _demo_files(out_dir: str | None) -> dict[str, Path]:
+    """The demo's output paths; earlier demo outputs there are removed (the log appends)."""
+    if not out_dir:
+        return {}
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {key: folder / name for key, name in _DEMO_FILES.items()}
+    for path in files.values():
+        path.unlink(missing_ok=True)
+    return files
+
+
+def _write_outputs(
+    files: dict[str, Path],
+    answers: Sequence[DemoAnswer],
+    labels: np.ndarray,
+    conf: np.ndarray,
+    config: DemoConfig,
+    progress: Callable[[str], None],
+) -> None:
+    """Labels keyed by run id, a calibrator fitted on every answer, and the HTML report."""
+    from langchain_calibrate.report import write_html_report
+
+    with files["labels"].open("w", encoding="utf-8") as handle:
         for a in answers:
-            record = {
-                "row": a.row,
-                "question": a.question,
-                "answer": a.answer,
-                "right_answer": a.right_answer,
+            item = {
+                "run_id": a.calibration.run_id,
                 "label": int(a.correct),
-                "confidence": a.confidence,
-                "raw_score": a.calibration.confidence,
-                "flags": a.calibration.flags,
-                "signals": a.calibration.signals.model_dump(),
+                "row": a.row,
+                "right_answer": a.right_answer,
+                "out_of_fold_confidence": a.confidence,
                 "retrieved_own_passage": a.retrieved_own_passage,
             }
-            handle.write(json.dumps(record) + "\n")
+            handle.write(json.dumps(item) + "\n")
+    LogisticCalibrator().fit([a.calibration.signals for a in answers], labels).save(
+        files["calibrator"]
+    )
+    progress("Writing the report (bootstrap intervals, plots)...")
+    write_html_report(
+        files["report"],
+        labels,
+        conf,
+        title="langchain-calibrate demo: HaluEval QA",
+        seed=config.seed,
+        details={
+            "run log": files["runs"].name,
+            "labels": files["labels"].name,
+            "questions": str(len(answers)),
+            "retrieved passages per question": str(config.k),
+        },
+        notes=[
+            f"Confidences are out-of-fold: logistic regression over the signals, "
+            f"{config.folds}-fold cross-fitting, so no confidence comes from a calibrator that "
+            "saw its own label.",
+            f"{files['calibrator'].name} is fitted on all answers, for use on new questions.",
+        ],
+    )
+    progress(
+        f"Wrote {', '.join(str(p) for p in files.values())}. Try: langchain-calibrate evaluate "
+        f"{files['runs']} --labels {files['labels']}"
+    )
 
 
 def print_summary(summary: dict[str, Any]) -> None:

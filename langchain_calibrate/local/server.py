@@ -52,7 +52,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Any, Self
 
 __all__ = [
     "DEFAULT_MODEL_NAME",
@@ -60,14 +60,18 @@ __all__ = [
     "ENV_LLAMA_SERVER",
     "LLAMA_CPP_PYTHON_VERSION",
     "LlamaServer",
+    "LocalServerDiedError",
     "LocalServerError",
+    "Terminated",
     "cache_dir",
     "cached_llama_server_path",
     "default_model_path",
+    "describe_exit",
     "ensure_llama_server",
     "find_free_port",
     "find_llama_server",
     "main",
+    "raise_on_termination_signals",
 ]
 
 logger = logging.getLogger(__name__)
@@ -111,6 +115,42 @@ class LocalServerError(RuntimeError):
 
     The message says what failed, where the log is, and what to do about it.
     """
+
+
+class LocalServerDiedError(LocalServerError):
+    """The local llama-server was running and then exited without being asked to.
+
+    The message is one line, e.g. ``the local model server died (llama-server pid 4321 was
+    killed by SIGKILL, exit -9); its log is at /root/.cache/.../llama-server-4320-40123.log``.
+
+    Attributes:
+        returncode: The process's exit status as :mod:`subprocess` reports it (negative: the
+            number of the signal that killed it).
+        log_path: The server's log file.
+    """
+
+    def __init__(self, message: str, *, returncode: int, log_path: Path | None) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+        self.log_path = log_path
+
+
+class Terminated(SystemExit):
+    """Raised in the main thread by :func:`raise_on_termination_signals` on SIGTERM or SIGHUP.
+
+    A :class:`SystemExit` (exit status ``128 + signum``), so ``finally`` blocks, context managers
+    and :mod:`atexit` run and ``except Exception`` does not swallow it.
+
+    Attributes:
+        signum: The signal received.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
+
+    def __str__(self) -> str:
+        return f"terminated by {_signal_name(self.signum)}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -562,11 +602,100 @@ def _pdeathsig_preexec() -> Callable[[], None] | None:
     except (OSError, AttributeError):
         return None
     pr_set_pdeathsig = 1
+    parent = os.getpid()
 
     def _preexec() -> None:
         prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:
+            # The parent died between fork and prctl: the signal will never come, so go now.
+            os._exit(1)
 
     return _preexec
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def describe_exit(returncode: int) -> str:
+    """Say in words how a process ended, from its :mod:`subprocess` return code.
+
+    Args:
+        returncode: ``Popen.returncode``: the exit code, or minus the number of the signal that
+            killed the process.
+
+    Returns:
+        E.g. ``"was killed by SIGKILL, exit -9"`` or ``"exited with code 1"``.
+
+    Example:
+        >>> describe_exit(-9)
+        'was killed by SIGKILL, exit -9'
+        >>> describe_exit(3)
+        'exited with code 3'
+    """
+    if returncode < 0:
+        return f"was killed by {_signal_name(-returncode)}, exit {returncode}"
+    return f"exited with code {returncode}"
+
+
+_TERMINATION_SIGNALS = ("SIGTERM", "SIGHUP")
+
+
+@contextlib.contextmanager
+def raise_on_termination_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into a :class:`Terminated` exception while the block runs.
+
+    By default Python dies on SIGTERM without running ``finally`` blocks, context managers or
+    :mod:`atexit`, so a :class:`LlamaServer` started in the block would only be stopped by the
+    kernel's parent-death signal. With this, the exception unwinds the stack and every server
+    is stopped the normal way. Only the main thread can install signal handlers; elsewhere this
+    does nothing. The previous handlers are restored on exit.
+
+    Meant for command-line entry points, not for library code (it changes process-wide state).
+
+    Example:
+        >>> with raise_on_termination_signals():  # doctest: +SKIP
+        ...     with LlamaServer() as server:
+        ...         serve_forever(server)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, _frame: object) -> None:
+        raise Terminated(signum)
+
+    previous: dict[signal.Signals, Any] = {}
+    for name in _TERMINATION_SIGNALS:
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            previous[sig] = signal.signal(sig, _raise)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+# Signals that mean the process crashed (its log's last line is then worth showing).
+_CRASH_SIGNALS = frozenset(
+    int(getattr(signal, name))
+    for name in ("SIGSEGV", "SIGABRT", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP")
+    if hasattr(signal, name)
+)
+_LAST_LINE_CHARS = 200
+
+
+def _last_line(path: Path) -> str:
+    """The last non-empty line of a log, shortened to one line of at most 200 characters."""
+    lines = [line for line in _tail(path, 5).splitlines() if line.strip()]
+    if not lines:
+        return ""
+    last = " ".join(lines[-1].split())
+    return last if len(last) <= _LAST_LINE_CHARS else last[: _LAST_LINE_CHARS - 3] + "..."
 
 
 def _prune_logs(log_dir: Path, keep: int) -> None:
@@ -580,7 +709,10 @@ class LlamaServer:
 
     Endpoints: ``/v1/completions`` and ``/v1/chat/completions`` (both with logprobs),
     ``/v1/models``, ``/health``. The process gets its own session and process group; stopping
-    it (or the interpreter exiting) terminates the whole group, so no orphan is left.
+    it (or the interpreter exiting) terminates the whole group, so no orphan is left; on Linux
+    the kernel also SIGTERMs it if the parent is killed outright (servers started from the main
+    thread). If the process dies while in use, :meth:`check` (and an error leaving the ``with``
+    block) raises :class:`LocalServerDiedError` saying how it ended and where its log is.
 
     Args:
         model_path: GGUF to serve; None serves :func:`default_model_path` (Gemma 3 270M base).
@@ -694,6 +826,50 @@ class LlamaServer:
     def is_running(self) -> bool:
         """True while the server process is alive."""
         return self._process is not None and self._process.poll() is None
+
+    def check(self) -> None:
+        """Raise unless the server is running; call it when a request to the server fails.
+
+        A dead server makes every client request fail with a bare connection error; this says
+        what actually happened.
+
+        Raises:
+            LocalServerDiedError: The server was started and has exited since (killed, crashed
+                or out of memory); the one-line message gives the pid, how it ended and where
+                its log is. The error repeats until :meth:`stop` (or a new :meth:`start`).
+            LocalServerError: The server was never started, or was stopped.
+
+        Example:
+            >>> try:  # doctest: +SKIP
+            ...     llm.invoke("The capital of France is")
+            ... except openai.APIConnectionError:
+            ...     server.check()  # raises LocalServerDiedError if the server died
+            ...     raise
+        """
+        if self._process is None:
+            msg = "llama-server is not running; call start() (or use `with LlamaServer()`)."
+            raise LocalServerError(msg)
+        died = self._died_error()
+        if died is not None:
+            raise died
+
+    def _died_error(self) -> LocalServerDiedError | None:
+        """The error describing an exit nobody asked for, or None while the process lives."""
+        proc = self._process
+        if proc is None:
+            return None
+        rc = proc.poll()
+        if rc is None:
+            return None
+        msg = (
+            f"the local model server died (llama-server pid {proc.pid} {describe_exit(rc)}); "
+            f"its log is at {self._log_path}"
+        )
+        crashed = rc > 0 or -rc in _CRASH_SIGNALS
+        last = _last_line(self._log_path) if crashed and self._log_path is not None else ""
+        if last:
+            msg += f"; its last line: {last}"
+        return LocalServerDiedError(msg, returncode=rc, log_path=self._log_path)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -834,8 +1010,6 @@ class LlamaServer:
         proc = self._process
         if proc is None:
             return
-        with contextlib.suppress(Exception):
-            atexit.unregister(self.stop)
         if proc.poll() is None:
             # start_new_session made the server a group leader: pgid == pid while it is unreaped.
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -843,9 +1017,13 @@ class LlamaServer:
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                _kill_group(proc)
+            except BaseException:
+                # Interrupted while waiting (a second Ctrl-C or SIGTERM): still leave no server.
+                _kill_group(proc)
+                raise
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.stop)
         self._process = None
 
     def __enter__(self) -> Self:
@@ -857,12 +1035,30 @@ class LlamaServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        """Stop the server; if the block failed because the server had died, say so.
+
+        An ``Exception`` leaving the block while the server is dead (typically the client's
+        connection error) is replaced by :class:`LocalServerDiedError`, chained to it, because
+        the dead server is the cause. Other exceptions, and ``KeyboardInterrupt`` or
+        ``SystemExit``, pass through unchanged.
+        """
+        replace = isinstance(exc, Exception) and not isinstance(exc, LocalServerDiedError)
+        died = self._died_error() if replace else None
         self.stop()
+        if died is not None:
+            raise died from exc
 
     def __repr__(self) -> str:
         state = f"running pid={self._process.pid}" if self.is_running() else "stopped"  # type: ignore[union-attr]
         where = self.base_url if self._port is not None else "port=auto"
         return f"LlamaServer({self.model_name!r}, {where}, {state})"
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process group led by ``proc`` and reap the leader."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 class _PortInUseError(LocalServerError):
@@ -917,7 +1113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "model":
             sys.stdout.write(f"{default_model_path()}\n")
         else:
-            with LlamaServer(model_path=args.model, port=args.port, progress=_stderr) as server:
+            with (
+                raise_on_termination_signals(),
+                LlamaServer(model_path=args.model, port=args.port, progress=_stderr) as server,
+            ):
                 _stderr(
                     f"serving {server.model_name} at {server.base_url} (log: {server.log_path})"
                 )
@@ -925,9 +1124,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 with contextlib.suppress(KeyboardInterrupt):
                     while server.is_running():
                         time.sleep(0.5)
+                    server.check()  # it stopped by itself: say how (exit code or signal)
     except LocalServerError as exc:
         _stderr(f"error: {exc}")
         return 1
+    except Terminated as exc:
+        _stderr(f"{exc}; the server was stopped")
+        return int(exc.code) if isinstance(exc.code, int) else 1
     return 0
 
 

@@ -26,7 +26,7 @@ def run(args: list[str], env: dict[str, str] | None = None, timeout: int = 1500)
 
 
 def test_demo_on_the_local_default_prints_json_summary(tmp_path: Path) -> None:
-    runs = tmp_path / "runs.jsonl"
+    out = tmp_path / "demo"
     proc = run(
         [
             "-m",
@@ -35,8 +35,8 @@ def test_demo_on_the_local_default_prints_json_summary(tmp_path: Path) -> None:
             "--questions",
             "30",
             "--json",
-            "--save-runs",
-            str(runs),
+            "--out-dir",
+            str(out),
         ]
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -46,16 +46,44 @@ def test_demo_on_the_local_default_prints_json_summary(tmp_path: Path) -> None:
     for key in ("accuracy", "ece", "brier"):
         assert 0.0 <= summary[key] <= 1.0
     assert summary["auroc"] is None or 0.0 <= summary["auroc"] <= 1.0
-    # The question's own passage is among the top 3 far more often than chance (3 in ~5,000).
+    # The question's own passage is retrieved far more often than chance (1 in ~5,000).
     assert summary["retrieval_hit_rate"] > 0.5
-    records = [json.loads(line) for line in runs.read_text().splitlines()]
+    # The run log was written by with_calibration(log_to=...) during the real runs...
+    records = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
     assert len(records) == 30
-    assert all(r["row"] < 5000 for r in records)
-    assert sum(r["label"] for r in records) == round(summary["accuracy"] * 30)
-    assert all(0.0 <= r["confidence"] <= 1.0 for r in records)
+    assert all(r["schema"] == "langchain-calibrate.run" and r["label"] is None for r in records)
+    assert all(r["model_name"] and r["signals"]["sequence_prob"] is not None for r in records)
+    # ...and the labels, keyed by run id, cover exactly those runs, from rows 0-4999 only.
+    labels = [json.loads(line) for line in (out / "labels.jsonl").read_text().splitlines()]
+    assert {x["run_id"] for x in labels} == {r["run_id"] for r in records}
+    assert all(x["row"] < 5000 for x in labels)
+    assert sum(x["label"] for x in labels) == round(summary["accuracy"] * 30)
+    assert all(0.0 <= x["out_of_fold_confidence"] <= 1.0 for x in labels)
+    assert (out / "calibrator.json").is_file()
+    assert "data:image/png;base64," in (out / "report.html").read_text()
     # Every answer was shown with its confidence and flags.
     assert sum(1 for line in lines if line[:5].strip().replace(".", "").isdigit()) >= 30
     assert "Local model server ready" in proc.stderr
+
+    # The toolkit commands run on the demo's own run log.
+    runs, lab = str(out / "runs.jsonl"), str(out / "labels.jsonl")
+    cli = ["-m", "langchain_calibrate.cli"]
+    fit = run([*cli, "fit", runs, "--labels", lab, "-o", str(tmp_path / "c.json")], timeout=300)
+    assert fit.returncode == 0, fit.stderr
+    ev = run(
+        [*cli, "evaluate", runs, "--labels", lab, "--calibrator", str(tmp_path / "c.json"),
+         "--json", "--bootstrap", "200"],
+        timeout=300,
+    )  # fmt: skip
+    assert ev.returncode == 0, ev.stderr
+    payload = json.loads(ev.stdout.strip().splitlines()[-1])
+    assert payload["n"] == 30 and 0.0 <= payload["metrics"]["ece"]["value"] <= 1.0
+    rep = run(
+        [*cli, "report", runs, "--labels", lab, "--cv", "3", "-o", str(tmp_path / "r.html")],
+        timeout=300,
+    )
+    assert rep.returncode == 0, rep.stderr
+    assert (tmp_path / "r.html").read_text().count("data:image/png;base64,") == 2
 
 
 def test_demo_rejects_bad_arguments() -> None:
@@ -67,7 +95,7 @@ def test_demo_rejects_bad_arguments() -> None:
     for args, expect in [
         (["--folds", "1", "--questions", "10"], "--folds must be >= 2"),
         (["--questions", "6000"], "reserved for independent evaluation"),
-        (["--save-runs", "/nonexistent/dir/runs.jsonl"], "does not exist"),
+        (["--out-dir", "pyproject.toml"], "is a file"),
     ]:
         proc = run(["-m", "langchain_calibrate.cli", "demo", *args], timeout=60)
         assert proc.returncode == 1 and expect in proc.stderr, proc.stderr
