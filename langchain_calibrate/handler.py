@@ -7,6 +7,8 @@ chain unless asked to (``strict=True``): a failure is recorded on the run's evid
 from __future__ import annotations
 
 import functools
+import itertools
+import json
 import logging
 import threading
 from collections import OrderedDict
@@ -26,7 +28,13 @@ from langchain_calibrate.logprobs import (
     merge_logprob_chunks,
 )
 
-__all__ = ["CalibrationHandler", "GenerationRecord", "RetrievalRecord", "RunEvidence"]
+__all__ = [
+    "CalibrationHandler",
+    "GenerationRecord",
+    "RetrievalRecord",
+    "RunEvidence",
+    "message_text",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +57,9 @@ class GenerationRecord:
     logprobs_requested: bool | None = None
     """Whether the call's parameters asked for logprobs; ``None`` when unknown."""
     uses_responses_api: bool = False
+    from_tool_call: bool = False
+    """The message had no text content; ``text`` is the JSON of its tool-call arguments (what
+    ``with_structured_output(method="function_calling")`` parses)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +88,20 @@ class RunEvidence:
     @property
     def answer(self) -> GenerationRecord | None:
         """The generation that produced the answer: the first candidate of the last model call."""
+        candidates = self.candidates
+        return candidates[0] if candidates else None
+
+    @property
+    def candidates(self) -> list[GenerationRecord]:
+        """Every candidate of the answering (last) model call's first prompt, in order.
+
+        One item for an ordinary call; ``n`` for ``ChatOpenAI(n=3)`` / ``OpenAI(n=3)``. The first
+        is ``answer``: LangChain's ``invoke`` returns that one.
+        """
         if not self.generations:
-            return None
+            return []
         last_run = self.generations[-1].run_id
-        for gen in self.generations:
-            if gen.run_id == last_run:
-                return gen
-        return None  # pragma: no cover - unreachable, the last run has a generation
+        return [g for g in self.generations if g.run_id == last_run and g.prompt_index == 0]
 
 
 @dataclass(slots=True)
@@ -146,6 +164,37 @@ def _logprobs_requested(params: dict[str, Any]) -> bool | None:
     return value is not None and value is not False
 
 
+def _tool_call_text(message: Any) -> str | None:
+    """The JSON of a message's tool-call arguments, or ``None`` when it made no tool call."""
+    calls = getattr(message, "tool_calls", None) or []
+    if len(calls) == 1:
+        return json.dumps(calls[0].get("args", {}), ensure_ascii=False)
+    if calls:
+        return json.dumps(
+            [{"name": c.get("name"), "args": c.get("args", {})} for c in calls],
+            ensure_ascii=False,
+        )
+    invalid = getattr(message, "invalid_tool_calls", None) or []
+    raw = invalid[0].get("args") if invalid else None
+    return raw if isinstance(raw, str) and raw.strip() else None
+
+
+def message_text(message: Any) -> tuple[str, bool]:
+    """The answer text of a message or generation, and whether it came from a tool call.
+
+    The text content when there is some; otherwise the JSON of the tool-call arguments, which
+    is where ``with_structured_output(method="function_calling")`` puts the answer.
+    """
+    text = getattr(message, "text", "")
+    if not isinstance(text, str):
+        text = text() if callable(text) else ""  # a method in langchain-core < 1.0
+    text = text if isinstance(text, str) else ""
+    if text.strip():
+        return text, False
+    args = _tool_call_text(getattr(message, "message", message))
+    return (args, True) if args is not None else (text, False)
+
+
 class CalibrationHandler(BaseCallbackHandler):
     """Collect token logprobs and retrieved documents per run, safely across threads.
 
@@ -156,12 +205,19 @@ class CalibrationHandler(BaseCallbackHandler):
     the elements of a ``batch`` land in separate ones.
 
     When the last run of a scope ends, its evidence moves to ``finished`` (a bounded, oldest-first
-    mapping), ``on_evidence`` is called with it, and every per-run structure is freed.
+    mapping), ``on_evidence`` is called with it, and every per-run structure is freed. A scope
+    also ends when its root run ends, or when ``pop_evidence`` takes it, even if some child never
+    reported its own end; and past ``max_open_scopes`` the oldest unclaimed one is closed. So
+    memory stays bounded however many runs pass through, ended, failed or abandoned.
 
     Args:
         strict: Raise errors from inside the handler into the chain instead of recording them.
         on_evidence: Called with each scope's evidence when the scope ends.
         max_finished: How many finished scopes to keep for ``pop_evidence``.
+        max_open_scopes: How many scopes may be open at once. Past it, the oldest unclaimed open
+            scope is closed as if it had ended (an error on its evidence says so), so runs that
+            never end cannot grow the handler without bound. Claimed scopes
+            (``with_calibration``'s) are never closed this way.
 
     Example:
         .. code-block:: python
@@ -180,19 +236,26 @@ class CalibrationHandler(BaseCallbackHandler):
         strict: bool = False,
         on_evidence: Callable[[RunEvidence], None] | None = None,
         max_finished: int = 1024,
+        max_open_scopes: int = 4096,
     ) -> None:
         super().__init__()
         if max_finished < 0:
             msg = f"max_finished must be >= 0, got {max_finished}."
             raise ValueError(msg)
+        if max_open_scopes < 1:
+            msg = f"max_open_scopes must be >= 1, got {max_open_scopes}."
+            raise ValueError(msg)
         self.strict = strict
         self.on_evidence = on_evidence
         self.max_finished = max_finished
+        self.max_open_scopes = max_open_scopes
         self.finished: OrderedDict[UUID, RunEvidence] = OrderedDict()
         self.unscoped_errors: list[str] = []
         self._lock = threading.Lock()
         self._scope_of: dict[UUID, UUID] = {}
-        self._live: dict[UUID, int] = {}
+        """Every open run -> its scope."""
+        self._live: OrderedDict[UUID, set[UUID]] = OrderedDict()
+        """Every open scope -> its open runs, oldest scope first."""
         self._evidence: dict[UUID, RunEvidence] = {}
         self._calls: dict[UUID, _ModelCall] = {}
         self._claimed: set[UUID] = set()
@@ -217,13 +280,26 @@ class CalibrationHandler(BaseCallbackHandler):
             self._claimed.add(scope_id)
 
     def pop_evidence(self, scope_id: UUID) -> RunEvidence | None:
-        """Remove and return a scope's evidence (finished or still running); releases a claim."""
+        """Remove and return a scope's evidence (finished or still running); releases a claim.
+
+        This closes the scope: runs of it that are still open (e.g. a child whose end never
+        came) are forgotten, and their later end events are ignored. A scope still open is
+        reported to ``on_evidence`` here.
+        """
         with self._lock:
             self._claimed.discard(scope_id)
+            was_open = scope_id in self._live
+            for run_id in self._live.pop(scope_id, ()):
+                self._scope_of.pop(run_id, None)
+                self._calls.pop(run_id, None)
             evidence = self.finished.pop(scope_id, None)
             if evidence is None:
                 evidence = self._evidence.pop(scope_id, None)
-            return evidence
+            else:
+                self._evidence.pop(scope_id, None)
+        if was_open:  # the scope ends here: report it, as when its last run ends
+            self._emit(evidence or RunEvidence(scope_id))
+        return evidence
 
     @property
     def active_runs(self) -> int:
@@ -231,47 +307,121 @@ class CalibrationHandler(BaseCallbackHandler):
         with self._lock:
             return len(self._scope_of)
 
+    def state_sizes(self) -> dict[str, int]:
+        """How many entries each internal structure holds; all but ``finished`` are 0 when idle.
+
+        ``finished`` is at most ``max_finished`` plus the claimed scopes, ``unscoped_errors`` at
+        most 100, and the open scopes at most ``max_open_scopes`` plus the claimed ones.
+        """
+        with self._lock:
+            return {
+                "open_runs": len(self._scope_of),
+                "open_scopes": len(self._live),
+                "evidence": len(self._evidence),
+                "model_calls": len(self._calls),
+                "claimed": len(self._claimed),
+                "finished": len(self.finished),
+                "unscoped_errors": len(self.unscoped_errors),
+            }
+
     # -- scope bookkeeping (callers hold no lock) --------------------------------------------
 
     def _enter(self, run_id: UUID, parent_run_id: UUID | None) -> UUID:
+        evicted: list[RunEvidence] = []
         with self._lock:
+            known = self._scope_of.get(run_id)
+            if known is not None:
+                return known
             if parent_run_id is None:
                 scope = run_id
+            elif parent_run_id in self._claimed:
+                # A claimed run (with_calibration's) bounds a scope even when this handler
+                # also sees the runs around it.
+                scope = parent_run_id
             else:
                 scope = self._scope_of.get(parent_run_id, parent_run_id)
-            if run_id not in self._scope_of:
-                self._scope_of[run_id] = scope
-                self._live[scope] = self._live.get(scope, 0) + 1
-            return self._scope_of[run_id]
+            self._scope_of[run_id] = scope
+            runs = self._live.get(scope)
+            if runs is None:
+                runs = self._live[scope] = set()
+                if len(self._live) > self.max_open_scopes:
+                    evicted = self._evict_locked(keep=scope)
+            runs.add(run_id)
+        for done in evicted:
+            self._emit(done)
+        return scope
 
     def _exit(self, run_id: UUID) -> None:
-        done = None
         with self._lock:
             self._calls.pop(run_id, None)
             scope = self._scope_of.pop(run_id, None)
             if scope is None:
                 return
-            self._live[scope] -= 1
-            if self._live[scope] > 0:
+            runs = self._live.get(scope)
+            if runs is not None:
+                runs.discard(run_id)
+            # The scope ends with its last open run, or with its root run: children of an ended
+            # root that never reported their own end are dropped with it.
+            if runs and run_id != scope:
                 return
-            del self._live[scope]
-            done = self._evidence.pop(scope, None) or RunEvidence(scope)
-            if scope in self._claimed:
-                self.finished[scope] = done
-            elif self.max_finished:
-                self.finished[scope] = done
-                while len(self.finished) > self.max_finished:
-                    oldest = next(iter(self.finished))
-                    if oldest in self._claimed:  # pragma: no cover - claims are popped at once
-                        break
-                    del self.finished[oldest]
-        if self.on_evidence is not None:
-            try:
-                self.on_evidence(done)
-            except Exception as exc:
-                if self.strict:
-                    raise
-                logger.warning("on_evidence callback failed: %r", exc)
+            done = self._close_locked(scope)
+        self._emit(done)
+
+    def _close_locked(self, scope: UUID) -> RunEvidence:
+        """Free a scope's runs and move its evidence to ``finished``; caller holds the lock."""
+        for run_id in self._live.pop(scope, ()):
+            self._scope_of.pop(run_id, None)
+            self._calls.pop(run_id, None)
+        done = self._evidence.pop(scope, None) or RunEvidence(scope)
+        if scope in self._claimed or self.max_finished:
+            self.finished[scope] = done
+            self.finished.move_to_end(scope)
+            excess = len(self.finished) - self.max_finished
+            if excess > 0:
+                # Claimed scopes stay until popped (the wrapper pops at once); drop the oldest
+                # unclaimed ones.
+                unclaimed = (s for s in self.finished if s not in self._claimed)
+                for old in list(itertools.islice(unclaimed, excess)):
+                    del self.finished[old]
+        return done
+
+    def _evict_locked(self, keep: UUID) -> list[RunEvidence]:
+        """Close the oldest unclaimed scopes past ``max_open_scopes``; caller holds the lock."""
+        excess = len(self._live) - self.max_open_scopes
+        victims = list(
+            itertools.islice(
+                (s for s in self._live if s != keep and s not in self._claimed), excess
+            )
+        )
+        closed = []
+        for scope in victims:
+            open_runs = len(self._live.get(scope, ()))
+            evidence = self._evidence.get(scope)
+            if evidence is None:
+                evidence = self._evidence[scope] = RunEvidence(scope)
+            evidence.errors.append(
+                f"scope closed with {open_runs} run(s) still open: more than "
+                f"max_open_scopes={self.max_open_scopes} scopes were open at once (runs that "
+                "never ended?)"
+            )
+            closed.append(self._close_locked(scope))
+        if victims:
+            logger.warning(
+                "CalibrationHandler closed %d scope(s) past max_open_scopes=%d",
+                len(victims),
+                self.max_open_scopes,
+            )
+        return closed
+
+    def _emit(self, done: RunEvidence) -> None:
+        if self.on_evidence is None:
+            return
+        try:
+            self.on_evidence(done)
+        except Exception as exc:
+            if self.strict:
+                raise
+            logger.warning("on_evidence callback failed: %r", exc)
 
     def _scope_evidence(self, run_id: UUID) -> RunEvidence | None:
         """The evidence object of the run's scope; caller holds the lock."""
@@ -370,10 +520,11 @@ class CalibrationHandler(BaseCallbackHandler):
                 single = len(response.generations) == 1 and len(candidates) == 1
                 if tokens is None and call is not None and call.streamed and single:
                     tokens = merge_logprob_chunks(call.streamed)
+                text, from_tool_call = message_text(generation)
                 records.append(
                     GenerationRecord(
                         run_id=run_id,
-                        text=generation.text,
+                        text=text,
                         tokens=tokens,
                         prompt_index=p_idx,
                         candidate_index=c_idx,
@@ -381,6 +532,7 @@ class CalibrationHandler(BaseCallbackHandler):
                         logprobs_requested=call.logprobs_requested if call else None,
                         uses_responses_api=(call is not None and call.uses_responses_api)
                         or _from_responses_api(generation),
+                        from_tool_call=from_tool_call,
                     )
                 )
         with self._lock:

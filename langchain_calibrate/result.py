@@ -7,10 +7,29 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from langchain_calibrate.signals import Signals
 
-__all__ = ["CAPTURE_ERROR", "Calibration"]
+__all__ = ["CAPTURE_ERROR", "Calibration", "Candidate"]
 
 CAPTURE_ERROR = "capture_error"
 """Something failed while gathering evidence or scoring; see ``Calibration.errors``."""
+
+
+class Candidate(BaseModel):
+    """One of the generations of the answering model call, scored on its own.
+
+    A call with ``n > 1`` (``ChatOpenAI(n=3, logprobs=True)``, ``OpenAI(n=3, logprobs=5)``)
+    returns several candidates for one prompt; each gets its own signals from its own tokens,
+    against the same retrieved documents, and a confidence from the same calibrator (or the same
+    raw score) as the answer.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    """Position among the call's candidates; 0 is the answer the chain returned."""
+    text: str
+    signals: Signals
+    confidence: float | None = Field(None, ge=0.0, le=1.0)
+    """Same kind as ``Calibration.confidence`` (a probability only when ``is_calibrated``)."""
 
 
 class Calibration(BaseModel):
@@ -37,8 +56,17 @@ class Calibration(BaseModel):
     """The documents retrieved in this run, with their scores in metadata."""
     model_name: str | None = None
     n_generations: int = 0
+    """Generations seen in the run, over every model call and candidate."""
+    candidates: list[Candidate] = Field(default_factory=list)
+    """Every candidate of the answering model call, each with its own signals; the first is the
+    answer (its signals are ``signals``). Empty when no model call was seen."""
     run_id: str | None = None
     """The LangChain run id of the wrapped call: the key for joining a label to a run log."""
+
+    @property
+    def generation_signals(self) -> list[Signals]:
+        """The signals of each candidate, in order (``candidates[i].signals``)."""
+        return [c.signals for c in self.candidates]
 
     @property
     def kind(self) -> str:

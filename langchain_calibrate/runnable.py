@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.callbacks import (
@@ -18,11 +18,16 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from langchain_core.runnables.utils import AddableDict
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import override
 
-from langchain_calibrate.handler import CalibrationHandler, RunEvidence
-from langchain_calibrate.result import CAPTURE_ERROR, Calibration
+from langchain_calibrate.handler import (
+    CalibrationHandler,
+    GenerationRecord,
+    RunEvidence,
+    message_text,
+)
+from langchain_calibrate.result import CAPTURE_ERROR, Calibration, Candidate
 from langchain_calibrate.runlog import RunLogWriter
 from langchain_calibrate.signals import (
     NO_LOGPROBS,
@@ -53,17 +58,23 @@ def _text_of(value: Any) -> str | None:
     if isinstance(value, str):
         return value
     if isinstance(value, BaseMessage):
-        return value.text if isinstance(value.text, str) else value.text()
+        return message_text(value)[0]  # the tool-call arguments when there is no content
     return None
 
 
 def _answer_from_output(output: Any, answer_key: str | None) -> str:
+    """The answer text in a chain's output, when no model call's text was captured."""
     if (text := _text_of(output)) is not None:
         return text
     if isinstance(output, Mapping):
-        for key in (answer_key,) if answer_key else _ANSWER_KEYS:
+        keys: tuple[str, ...] = (answer_key,) if answer_key else _ANSWER_KEYS
+        if not answer_key and "parsed" in output and isinstance(output.get("raw"), BaseMessage):
+            keys = ("raw",)  # with_structured_output(..., include_raw=True)
+        for key in keys:
             if (text := _text_of(output.get(key))) is not None:
                 return text
+    if isinstance(output, BaseModel):  # with_structured_output(PydanticSchema)
+        return output.model_dump_json()
     return ""
 
 
@@ -92,6 +103,12 @@ def _no_logprob_note(evidence: RunEvidence | None) -> str:
             "The model was not asked for logprobs. Use ChatOpenAI(logprobs=True, "
             "top_logprobs=5) or OpenAI(logprobs=5), or bind them: llm.bind(logprobs=True)."
         )
+    if answer.from_tool_call:
+        return (
+            "The answer is a tool call's arguments, and OpenAI returns logprobs only for message "
+            "content. With ChatOpenAI use with_structured_output(Schema, method='json_schema', "
+            "include_raw=True) (its default method), which writes the answer as content."
+        )
     return "The provider returned no logprobs for this generation."
 
 
@@ -102,6 +119,9 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
     (or shares the one given, which is thread-safe), so ``batch``/``abatch`` elements never see
     each other's evidence. When streaming, output chunks come as ``{"output": chunk}`` and the
     last chunk also carries ``"calibration"``; adding the chunks gives the invoke result.
+
+    When the answering model call returns several candidates (``n > 1``), each is scored on its
+    own in ``calibration.candidates``; the first is the answer the chain returned.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -155,14 +175,33 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
         tokens = answer_gen.tokens if answer_gen else None
         return answer, documents, tokens
 
-    def _finish(
-        self, signals: Signals, answer: str, documents: list[Document], evidence: RunEvidence | None
-    ) -> Calibration:
-        flags = compute_flags(signals, answer, self.signal_config)
-        errors = list(evidence.errors) if evidence else []
-        notes = [_no_logprob_note(evidence)] if NO_LOGPROBS in flags else []
+    @staticmethod
+    def _other_candidates(evidence: RunEvidence | None) -> list[GenerationRecord]:
+        """The answering call's candidates after the first (``n > 1``), in order."""
+        return evidence.candidates[1:] if evidence else []
+
+    def _signals_of(self, gen: GenerationRecord, documents: list[Document]) -> Signals:
+        """One candidate's own signals: its tokens and text against the run's documents."""
+        return compute_signals(
+            answer=gen.text.strip(),
+            tokens=gen.tokens,
+            documents=documents,
+            embeddings=self.embeddings,
+        )
+
+    async def _asignals_of(self, gen: GenerationRecord, documents: list[Document]) -> Signals:
+        """Async ``_signals_of``."""
+        return await acompute_signals(
+            answer=gen.text.strip(),
+            tokens=gen.tokens,
+            documents=documents,
+            embeddings=self.embeddings,
+        )
+
+    def _score(self, signals: Signals) -> tuple[float | None, str, bool]:
+        """Confidence, method and whether it is calibrated, for one set of signals."""
         if self.calibrator is not None:
-            confidence: float | None = float(self.calibrator.predict_one(signals))
+            confidence = float(self.calibrator.predict_one(signals))
             method = str(getattr(self.calibrator, "method", type(self.calibrator).__name__))
             if not 0.0 <= confidence <= 1.0:  # also catches NaN
                 msg = (
@@ -170,14 +209,40 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
                     "not a probability in [0, 1]; check that it was fitted and loaded correctly."
                 )
                 raise ValueError(msg)
-            calibrated = True
-        elif signals.sequence_prob is not None:
-            confidence, method, calibrated = signals.sequence_prob, "raw:sequence_prob", False
-        else:
-            confidence, method, calibrated = None, "none", False
+            return confidence, method, True
+        if signals.sequence_prob is not None:
+            return signals.sequence_prob, "raw:sequence_prob", False
+        return None, "none", False
+
+    def _finish(
+        self,
+        signals: Signals,
+        answer: str,
+        documents: list[Document],
+        evidence: RunEvidence | None,
+        others: Sequence[tuple[GenerationRecord, Signals]] = (),
+    ) -> Calibration:
+        flags = compute_flags(signals, answer, self.signal_config)
+        errors = list(evidence.errors) if evidence else []
+        notes = [_no_logprob_note(evidence)] if NO_LOGPROBS in flags else []
+        confidence, method, calibrated = self._score(signals)
         if errors:
             flags.append(CAPTURE_ERROR)
         answer_gen = evidence.answer if evidence else None
+        candidates: list[Candidate] = []
+        if answer_gen is not None:
+            candidates.append(
+                Candidate(index=0, text=answer, signals=signals, confidence=confidence)
+            )
+            for gen, gen_signals in others:
+                candidates.append(
+                    Candidate(
+                        index=gen.candidate_index,
+                        text=gen.text.strip(),
+                        signals=gen_signals,
+                        confidence=self._score(gen_signals)[0],
+                    )
+                )
         return Calibration(
             confidence=confidence,
             is_calibrated=calibrated,
@@ -189,6 +254,7 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
             documents=documents,
             model_name=answer_gen.model_name if answer_gen else None,
             n_generations=len(evidence.generations) if evidence else 0,
+            candidates=candidates,
         )
 
     def _failed(self, exc: Exception, evidence: RunEvidence | None) -> Calibration:
@@ -207,7 +273,10 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
             signals = compute_signals(
                 answer=answer, tokens=tokens, documents=documents, embeddings=self.embeddings
             )
-            return self._finish(signals, answer, documents, evidence)
+            others = [
+                (gen, self._signals_of(gen, documents)) for gen in self._other_candidates(evidence)
+            ]
+            return self._finish(signals, answer, documents, evidence, others)
         except Exception as exc:
             return self._failed(exc, evidence)
 
@@ -218,7 +287,10 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
             signals = await acompute_signals(
                 answer=answer, tokens=tokens, documents=documents, embeddings=self.embeddings
             )
-            return self._finish(signals, answer, documents, evidence)
+            gens = self._other_candidates(evidence)
+            scored = await asyncio.gather(*(self._asignals_of(gen, documents) for gen in gens))
+            others = list(zip(gens, scored, strict=True))
+            return self._finish(signals, answer, documents, evidence, others)
         except Exception as exc:
             return self._failed(exc, evidence)
 
