@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     )
     from langchain_calibrate.result import (
         Calibration,
+        Candidate,
     )
     from langchain_calibrate.retrievers import (
         ScoredRetriever,
@@ -69,6 +70,12 @@ if TYPE_CHECKING:
         fit_risk_threshold,
         load_threshold,
     )
+    from langchain_calibrate.tiers import (
+        Tier,
+        TierDecision,
+        TieredRouter,
+        route_by_tiers,
+    )
 
 __all__ = (
     "BaseCalibrator",
@@ -78,6 +85,7 @@ __all__ = (
     "CalibrationHandler",
     "CalibratorFileError",
     "CalibratorSelection",
+    "Candidate",
     "ConfidenceThreshold",
     "HistogramBinningCalibrator",
     "IsotonicCalibrator",
@@ -93,6 +101,9 @@ __all__ = (
     "SmallCalibrationSetWarning",
     "TemperatureScaling",
     "ThresholdWarning",
+    "Tier",
+    "TierDecision",
+    "TieredRouter",
     "TokenLogprob",
     "TopLogprob",
     "__version__",
@@ -106,6 +117,7 @@ __all__ = (
     "read_runs",
     "require_confidence",
     "route_by_confidence",
+    "route_by_tiers",
     "select_calibrator",
     "with_calibration",
 )
@@ -131,6 +143,7 @@ _dynamic_imports = {
     "TopLogprob": "logprobs",
     "normalize_logprobs": "logprobs",
     "Calibration": "result",
+    "Candidate": "result",
     "ScoredRetriever": "retrievers",
     "LowConfidenceError": "routing",
     "RoutingDecision": "routing",
@@ -148,6 +161,10 @@ _dynamic_imports = {
     "fit_coverage_threshold": "thresholds",
     "fit_risk_threshold": "thresholds",
     "load_threshold": "thresholds",
+    "Tier": "tiers",
+    "TierDecision": "tiers",
+    "TieredRouter": "tiers",
+    "route_by_tiers": "tiers",
 }
 
 

@@ -153,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
                 help="allowed chance that the risk guarantee fails (default 0.1)",
             )
 
+    from langchain_calibrate.review.cli import add_review_parser
+
+    add_review_parser(commands)
+
     server = commands.add_parser(
         "server",
         help="the embedded llama-server: build | model | serve [--port N]",
@@ -202,6 +206,10 @@ def _run(args: argparse.Namespace) -> int:
             from langchain_calibrate import commands
 
             return int(getattr(commands, f"run_{args.command}")(args))
+        if args.command == "review":
+            from langchain_calibrate.review.cli import run_review
+
+            return run_review(args)
         if args.command == "server":
             from langchain_calibrate.local.server import main as server_main
 
