@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any
 
 __all__ = [
@@ -47,31 +48,58 @@ class TokenLogprob:
     top_logprobs: tuple[TopLogprob, ...] = ()
 
 
-def _clean_logprob(value: Any) -> float | None:
+def _number(value: Any) -> float | None:
+    """``value`` as a float if it is a real number (not a bool), else ``None``.
+
+    Integers too large for a float become ``+-inf`` instead of raising ``OverflowError``.
+    """
     # bool is an int subclass; a True logprob is a malformed payload, not 1.0.
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, Real):
         return None
-    value = float(value)
-    if math.isnan(value):
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float range, e.g. -10**400
+        return -math.inf if value < 0 else math.inf
+    except (TypeError, ValueError):  # a Real subclass that will not convert
+        return None
+
+
+def _clean_logprob(value: Any) -> float | None:
+    number = _number(value)
+    if number is None or math.isnan(number):
         return None
     # Rounding in some servers yields tiny positive logprobs for p == 1.
-    return min(0.0, max(LOGPROB_FLOOR, value))
+    return min(0.0, max(LOGPROB_FLOOR, number))
+
+
+def _as_list(value: Any) -> list[Any] | None:
+    """A JSON array as a list; ``None`` for anything else (strings and bytes included)."""
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray):
+        return list(value)
+    return None
+
+
+def _logprob_of_prob(prob: Any) -> float | None:
+    """llama.cpp's native ``probs`` give probabilities; turn one into a logprob."""
+    number = _number(prob)
+    if number is None or not number > 0.0:  # also rejects NaN
+        return None
+    return math.log(number)
 
 
 def _top_from_entries(entries: Any) -> tuple[TopLogprob, ...]:
-    """Top alternatives in chat style: a list of ``{"token", "logprob"}`` dicts."""
+    """Top alternatives: chat-style ``[{"token", "logprob"}, ...]`` or legacy ``{token: lp}``."""
     if isinstance(entries, Mapping):  # legacy completions style: {token: logprob}
         pairs = list(entries.items())
-    elif isinstance(entries, Sequence) and not isinstance(entries, str | bytes):
+    elif (listed := _as_list(entries)) is not None:
         pairs = []
-        for entry in entries:
+        for entry in listed:
             if not isinstance(entry, Mapping):
                 continue
             token = entry.get("token", entry.get("tok_str"))
             logprob = entry.get("logprob")
             if logprob is None and "prob" in entry:  # llama.cpp native `probs`
-                prob = entry.get("prob")
-                logprob = math.log(prob) if isinstance(prob, int | float) and prob > 0 else None
+                logprob = _logprob_of_prob(entry.get("prob"))
             pairs.append((token, logprob))
     else:
         return ()
@@ -84,7 +112,7 @@ def _top_from_entries(entries: Any) -> tuple[TopLogprob, ...]:
     return tuple(tops)
 
 
-def _from_entry_list(entries: Sequence[Any]) -> list[TokenLogprob]:
+def _from_entry_list(entries: Iterable[Any]) -> list[TokenLogprob]:
     """Chat-style entries: OpenAI ``content``, llama.cpp's hybrid, Ollama, Vertex."""
     tokens = []
     for entry in entries:
@@ -103,9 +131,10 @@ def _from_entry_list(entries: Sequence[Any]) -> list[TokenLogprob]:
 
 def _from_legacy(payload: Mapping[str, Any]) -> list[TokenLogprob]:
     """Completions style: parallel lists ``tokens`` / ``token_logprobs`` / ``top_logprobs``."""
-    toks = payload.get("tokens") or []
-    lps = payload.get("token_logprobs") or []
-    tops = payload.get("top_logprobs") or []
+    toks = _as_list(payload.get("tokens")) or []
+    lps = _as_list(payload.get("token_logprobs")) or []
+    # A malformed ``top_logprobs`` (not a list) costs the alternatives, not the tokens.
+    tops = _as_list(payload.get("top_logprobs")) or []
     out = []
     for i, (token, raw) in enumerate(zip(toks, lps, strict=False)):
         logprob = _clean_logprob(raw)
@@ -117,26 +146,75 @@ def _from_legacy(payload: Mapping[str, Any]) -> list[TokenLogprob]:
     return out
 
 
+_GEMINI_CHOSEN = ("chosen_candidates", "chosenCandidates")
+_GEMINI_TOP = ("top_candidates", "topCandidates")
+_GEMINI_LOGPROB = ("log_probability", "logProbability")
+
+
+def _first_key(mapping: Mapping[str, Any], names: Sequence[str]) -> Any:
+    for name in names:
+        if name in mapping:
+            return mapping[name]
+    return None
+
+
+def _gemini_candidate(entry: Any) -> tuple[Any, Any]:
+    if not isinstance(entry, Mapping):
+        return None, None
+    return entry.get("token"), _first_key(entry, _GEMINI_LOGPROB)
+
+
+def _from_gemini(payload: Mapping[str, Any]) -> list[TokenLogprob]:
+    """Gemini's own ``LogprobsResult``: ``chosen_candidates`` plus per-step ``top_candidates``.
+
+    Both the Python SDK's snake_case and the REST API's camelCase are read. A candidate without
+    a log probability is dropped, as in every other shape (proto3 JSON may omit a 0.0 there;
+    dropping it can only lower confidence, never raise it).
+    """
+    chosen = _as_list(_first_key(payload, _GEMINI_CHOSEN)) or []
+    steps = _as_list(_first_key(payload, _GEMINI_TOP)) or []
+    out = []
+    for i, entry in enumerate(chosen):
+        token, raw = _gemini_candidate(entry)
+        logprob = _clean_logprob(raw)
+        if not isinstance(token, str) or not token or logprob is None:
+            continue
+        step = steps[i] if i < len(steps) else None
+        alternatives = step.get("candidates") if isinstance(step, Mapping) else None
+        pairs = [_gemini_candidate(c) for c in _as_list(alternatives) or []]
+        top = _top_from_entries([{"token": t, "logprob": lp} for t, lp in pairs])
+        out.append(TokenLogprob(token, logprob, top))
+    return out
+
+
 def normalize_logprobs(payload: Any) -> list[TokenLogprob] | None:
     """Normalize one logprob payload into token records.
 
     Recognized shapes:
 
-    * OpenAI chat (and every ``BaseChatOpenAI`` subclass): ``{"content": [entry, ...]}`` with
+    * OpenAI chat (and every ``BaseChatOpenAI`` subclass, Fireworks, vLLM, llama.cpp's
+      ``/v1/chat/completions``): ``{"content": [entry, ...]}`` with
       ``entry = {"token", "logprob", "top_logprobs": [{"token", "logprob"}, ...]}``.
     * llama.cpp ``/v1/completions``: the same ``content`` list beside null legacy keys.
-    * Legacy OpenAI completions: ``{"tokens": [...], "token_logprobs": [...],
-      "top_logprobs": [{token: logprob}, ...]}``.
-    * A flat list of entries (Ollama's ``logprobs``, Vertex's ``logprobs_result``, llama.cpp's
-      native ``completion_probabilities``).
+    * Legacy OpenAI completions (and Fireworks' chat completions): ``{"tokens": [...],
+      "token_logprobs": [...], "top_logprobs": [{token: logprob}, ...]}``.
+    * A flat list of entries (Ollama's ``logprobs``, ``ChatVertexAI``'s ``logprobs_result``,
+      llama.cpp's native ``completion_probabilities``).
+    * Gemini's own ``LogprobsResult`` (what ``ChatVertexAI`` returned before it flattened it):
+      ``{"chosen_candidates": [{"token", "log_probability"}], "top_candidates":
+      [{"candidates": [...]}]}``, snake_case or camelCase.
+
+    Any other value, however malformed (wrong types, NaN, huge numbers, strings where lists
+    belong), gives ``None`` or the usable part; this function does not raise.
 
     Args:
         payload: The value found under ``logprobs`` (or ``logprobs_result``).
 
     Returns:
         The tokens in generation order, or ``None`` when the payload holds no usable logprob
-        (missing, empty, or an unrecognized shape). Entries without a numeric logprob are
-        dropped; ``-inf`` is clamped to ``LOGPROB_FLOOR``.
+        (missing, empty, or an unrecognized shape). Entries without a numeric logprob (NaN,
+        strings, booleans) are dropped; logprobs are clamped to ``[LOGPROB_FLOOR, 0]``, so
+        ``-inf`` becomes ``LOGPROB_FLOOR`` and a positive rounding error becomes 0.
 
     Example:
         >>> normalize_logprobs({"content": [{"token": "Paris", "logprob": -0.1,
@@ -145,27 +223,30 @@ def normalize_logprobs(payload: Any) -> list[TokenLogprob] | None:
     """
     tokens: list[TokenLogprob] = []
     if isinstance(payload, Mapping):
-        content = payload.get("content")
-        if isinstance(content, Sequence) and not isinstance(content, str | bytes) and content:
+        content = _as_list(payload.get("content"))
+        if content:
             tokens = _from_entry_list(content)
-        elif isinstance(payload.get("token_logprobs"), Sequence):
+        if not tokens and _as_list(payload.get("token_logprobs")) is not None:
             tokens = _from_legacy(payload)
-    elif isinstance(payload, Sequence) and not isinstance(payload, str | bytes):
-        tokens = _from_entry_list(payload)
+        if not tokens and any(key in payload for key in _GEMINI_CHOSEN):
+            tokens = _from_gemini(payload)
+    elif (entries := _as_list(payload)) is not None:
+        tokens = _from_entry_list(entries)
     return tokens or None
 
 
 _PAYLOAD_KEYS = ("logprobs", "logprobs_result")
 
 
-def _payload_from(*sources: Any) -> Any:
+def _tokens_from(*sources: Any) -> list[TokenLogprob] | None:
+    """The first usable payload among the sources' ``logprobs`` / ``logprobs_result`` keys."""
     for source in sources:
         if not isinstance(source, Mapping):
             continue
         for key in _PAYLOAD_KEYS:
-            value = source.get(key)
-            if value:
-                return value
+            tokens = normalize_logprobs(source.get(key))
+            if tokens:
+                return tokens
     return None
 
 
@@ -180,7 +261,7 @@ def logprobs_from_generation(generation: Any) -> list[TokenLogprob] | None:
         message = generation
     metadata = getattr(message, "response_metadata", None)
     info = getattr(generation, "generation_info", None)
-    return normalize_logprobs(_payload_from(metadata, info))
+    return _tokens_from(metadata, info)
 
 
 def merge_logprob_chunks(payloads: Iterable[Any]) -> list[TokenLogprob] | None:

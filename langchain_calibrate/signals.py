@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field
 
-from langchain_calibrate.logprobs import TokenLogprob
+from langchain_calibrate.logprobs import TokenLogprob, _clean_logprob
 from langchain_calibrate.retrievers import RELEVANCE_KEY
 from langchain_calibrate.support import asemantic_support, lexical_support, semantic_support
 
@@ -128,62 +129,149 @@ class Signals(BaseModel):
         return np.asarray(values, dtype=float)
 
 
-def _entropy(token: TokenLogprob) -> float | None:
-    if not token.top_logprobs:
+# normalize_logprobs already cleans and clamps logprobs; a hand-built TokenLogprob may not be,
+# so _clean_logprob (NaN and non-numbers -> None, the rest clamped to [LOGPROB_FLOOR, 0]) is
+# applied again to every value read here.
+
+
+def _alternatives(token: TokenLogprob) -> list[float]:
+    """The usable alternative logprobs at one position, most likely first."""
+    values = (_clean_logprob(t.logprob) for t in token.top_logprobs)
+    return sorted((v for v in values if v is not None), reverse=True)
+
+
+def _entropy(alternatives: Sequence[float]) -> float | None:
+    if not alternatives:
         return None
-    probs = [math.exp(t.logprob) for t in token.top_logprobs]
+    probs = [math.exp(lp) for lp in alternatives]
     rest = max(0.0, 1.0 - sum(probs))
+    # -p ln p >= 0 for every p in (0, 1], so the entropy is never negative.
     return -sum(p * math.log(p) for p in [*probs, rest] if p > 0.0)
 
 
-def _margin(token: TokenLogprob) -> float | None:
-    if len(token.top_logprobs) < 2:
+def _margin(alternatives: Sequence[float]) -> float | None:
+    if len(alternatives) < 2:
         return None
-    return math.exp(token.top_logprobs[0].logprob) - math.exp(token.top_logprobs[1].logprob)
+    return math.exp(alternatives[0]) - math.exp(alternatives[1])
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
     present = [v for v in values if v is not None]
-    return sum(present) / len(present) if present else None
+    return math.fsum(present) / len(present) if present else None
+
+
+def _check_tokens(tokens: Any) -> Sequence[TokenLogprob]:
+    if tokens is None:
+        return ()
+    if isinstance(tokens, str | bytes) or not isinstance(tokens, Sequence):
+        msg = (
+            f"tokens must be a list of TokenLogprob (from normalize_logprobs) or None, got "
+            f"{type(tokens).__name__}."
+        )
+        raise TypeError(msg)
+    for token in tokens:
+        if not isinstance(token, TokenLogprob):
+            msg = (
+                f"tokens must hold TokenLogprob records, found a {type(token).__name__}; turn a "
+                "provider payload into records with normalize_logprobs(payload)."
+            )
+            raise TypeError(msg)
+    return tokens
 
 
 def token_signals(tokens: Sequence[TokenLogprob] | None) -> dict[str, Any]:
-    """Signals from token logprobs alone; empty when there are none."""
-    if not tokens:
+    """Signals from token logprobs alone; empty when there are none.
+
+    Logprobs are clamped to ``[LOGPROB_FLOOR, 0]`` and a token whose logprob is NaN (or not a
+    number) is skipped, so every value returned is finite: ``mean_logprob`` and ``min_logprob``
+    in ``[LOGPROB_FLOOR, 0]``, ``sequence_prob`` and ``mean_margin`` in ``[0, 1]``,
+    ``mean_entropy >= 0``.
+
+    Raises:
+        TypeError: If ``tokens`` is not a sequence of ``TokenLogprob``.
+    """
+    checked = _check_tokens(tokens)
+    usable = [(t, lp) for t in checked if (lp := _clean_logprob(t.logprob)) is not None]
+    if not usable:
         return {}
-    logprobs = [t.logprob for t in tokens]
-    mean_lp = sum(logprobs) / len(logprobs)
+    logprobs = [lp for _, lp in usable]
+    low, high = min(logprobs), max(logprobs)
+    # fsum, and the clamp to [min, max], keep rounding from pushing the mean out of range.
+    mean_lp = min(high, max(low, math.fsum(logprobs) / len(logprobs)))
+    alternatives = [_alternatives(t) for t, _ in usable]
     return {
         "mean_logprob": mean_lp,
-        "min_logprob": min(logprobs),
+        "min_logprob": low,
         "sequence_prob": math.exp(mean_lp),
-        "mean_entropy": _mean([_entropy(t) for t in tokens]),
-        "mean_margin": _mean([_margin(t) for t in tokens]),
-        "n_tokens": len(tokens),
+        "mean_entropy": _mean([_entropy(a) for a in alternatives]),
+        "mean_margin": _mean([_margin(a) for a in alternatives]),
+        "n_tokens": len(usable),
     }
 
 
+def _check_inputs(answer: Any, documents: Any) -> Sequence[Document]:
+    if not isinstance(answer, str):
+        msg = (
+            f"answer must be the answer text (a str), got {type(answer).__name__}; for a chat "
+            "message pass message.text."
+        )
+        raise TypeError(msg)
+    if documents is None:
+        return ()
+    if isinstance(documents, str | bytes | Document) or not isinstance(documents, Sequence):
+        msg = f"documents must be a list of Document, got {type(documents).__name__}."
+        raise TypeError(msg)
+    for doc in documents:
+        if not isinstance(doc, Document):
+            msg = f"documents must hold langchain Document objects, found a {type(doc).__name__}."
+            raise TypeError(msg)
+    return documents
+
+
 def _cheap_signals(
-    answer: str, tokens: Sequence[TokenLogprob] | None, documents: Sequence[Document]
+    answer: Any, tokens: Sequence[TokenLogprob] | None, documents: Any
 ) -> tuple[dict[str, Any], list[str]]:
     """Every signal but semantic support, and the non-empty contexts it would need."""
+    documents = _check_inputs(answer, documents)
     contexts = [d.page_content for d in documents if d.page_content]
     return {**token_signals(tokens), **_evidence_signals(answer, documents, contexts)}, contexts
+
+
+_RELEVANCE_TOLERANCE = 1e-6
+"""Relevance this far outside [0, 1] is rounding error and is clipped; further out, ignored."""
+
+
+def _relevance(document: Document) -> float | None:
+    """The retriever-written relevance of one document, or ``None`` when it is unusable.
+
+    Only ``metadata["relevance"]`` is read, never the page text. A value that is not a real
+    number (a string such as ``"1.0"``, a bool, ``None``), NaN, infinite, or outside ``[0, 1]`` by
+    more than rounding error is ignored rather than clipped: 5.0 or -3 is probably a raw score or a
+    distance, and clipping it to 1.0 or 0.0 would invent evidence.
+    """
+    raw = document.metadata.get(RELEVANCE_KEY)
+    if isinstance(raw, bool) or not isinstance(raw, Real):
+        return None
+    try:
+        value = float(raw)
+    except (OverflowError, TypeError, ValueError):
+        return None
+    if not -_RELEVANCE_TOLERANCE <= value <= 1.0 + _RELEVANCE_TOLERANCE:  # also rejects NaN
+        return None
+    return min(1.0, max(0.0, value))
 
 
 def _evidence_signals(
     answer: str, documents: Sequence[Document], contexts: list[str]
 ) -> dict[str, Any]:
-    relevances = [
-        float(r)
-        for d in documents
-        if isinstance(r := d.metadata.get(RELEVANCE_KEY), int | float) and math.isfinite(r)
-    ]
+    relevances = [r for d in documents if (r := _relevance(d)) is not None]
     return {
         "answer_length": float(len(answer.split())),
         "n_documents": float(len(documents)),
         "max_relevance": max(relevances) if relevances else None,
-        "mean_relevance": sum(relevances) / len(relevances) if relevances else None,
+        "mean_relevance": (
+            min(max(relevances), math.fsum(relevances) / len(relevances)) if relevances else None
+        ),
         "lexical_support": lexical_support(answer, contexts) if contexts else None,
     }
 
@@ -192,20 +280,31 @@ def compute_signals(
     *,
     answer: str,
     tokens: Sequence[TokenLogprob] | None,
-    documents: Sequence[Document] = (),
+    documents: Sequence[Document] | None = (),
     embeddings: Embeddings | None = None,
 ) -> Signals:
     """Compute every available signal for one answer.
 
+    Document text is only ever compared with the answer (word overlap, embeddings); nothing in
+    it is parsed or obeyed, so a passage saying "confidence: 1.0" or "relevance: 1.0" changes a
+    signal only through its overlap with the answer.
+
     Args:
         answer: The answer text the user sees.
         tokens: The answer's token logprobs, or ``None`` when none were captured.
-        documents: The documents retrieved in the run; relevance is read from
-            ``metadata["relevance"]`` (written by ``ScoredRetriever``).
+        documents: The documents retrieved in the run (``None`` is read as none); relevance is
+            read only from ``metadata["relevance"]`` (written by ``ScoredRetriever``). A
+            relevance that is not a real number in ``[0, 1]`` (a string, a bool, NaN, +-inf,
+            5.0, -3) is ignored, not clipped; within 1e-6 of the range it is clipped.
         embeddings: Used for ``semantic_support``; without it that signal is ``None``.
 
     Returns:
-        The signals; unavailable ones are ``None``.
+        The signals; unavailable ones are ``None``. Every number is finite and in its documented
+        range.
+
+    Raises:
+        TypeError: If ``answer`` is not a str, or ``tokens`` / ``documents`` are not lists of
+            ``TokenLogprob`` / ``Document``.
     """
     values, contexts = _cheap_signals(answer, tokens, documents)
     if embeddings is not None and contexts and answer.strip():
@@ -217,7 +316,7 @@ async def acompute_signals(
     *,
     answer: str,
     tokens: Sequence[TokenLogprob] | None,
-    documents: Sequence[Document] = (),
+    documents: Sequence[Document] | None = (),
     embeddings: Embeddings | None = None,
 ) -> Signals:
     """Async twin of ``compute_signals`` (embeds with ``aembed_documents``)."""
@@ -228,7 +327,14 @@ async def acompute_signals(
 
 
 def compute_flags(signals: Signals, answer: str, config: SignalConfig | None = None) -> list[str]:
-    """The flags that apply to one answer, in a fixed order."""
+    """The flags that apply to one answer, in a fixed order.
+
+    Raises:
+        TypeError: If ``answer`` is not a str.
+    """
+    if not isinstance(answer, str):
+        msg = f"answer must be the answer text (a str), got {type(answer).__name__}."
+        raise TypeError(msg)
     config = config or SignalConfig()
     flags = []
     if signals.sequence_prob is None:
