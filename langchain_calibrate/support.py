@@ -93,12 +93,27 @@ def content_words(text: str) -> list[str]:
     return words
 
 
+def _check_answer(answer: Any) -> str:
+    if not isinstance(answer, str):
+        msg = f"answer must be a str, got {type(answer).__name__}."
+        raise TypeError(msg)
+    return answer
+
+
 def _check_contexts(contexts: Sequence[str]) -> list[str]:
     if isinstance(contexts, str):
         # A bare string is a Sequence[str] of characters; almost certainly a mistake.
         msg = "contexts must be a sequence of strings, not a single string; wrap it: [context]."
         raise TypeError(msg)
-    return [c for c in contexts if c.strip()]
+    texts = list(contexts)
+    for text in texts:
+        if not isinstance(text, str):
+            msg = (
+                f"contexts must be strings, found a {type(text).__name__}; pass the documents' "
+                "page_content, e.g. [d.page_content for d in docs]."
+            )
+            raise TypeError(msg)
+    return [c for c in texts if c.strip()]
 
 
 def lexical_support(answer: str, contexts: Sequence[str]) -> float | None:
@@ -116,14 +131,15 @@ def lexical_support(answer: str, contexts: Sequence[str]) -> float | None:
         or there is no non-blank context.
 
     Raises:
-        TypeError: If ``contexts`` is a single string.
+        TypeError: If ``answer`` is not a str, or ``contexts`` is a single string or holds
+            anything but strings.
 
     Example:
         >>> lexical_support("Paris is the capital of Germany", ["France's capital is Paris."])
         0.6666666666666666
     """
     texts = _check_contexts(contexts)
-    answer_words = set(content_words(answer))
+    answer_words = set(content_words(_check_answer(answer)))
     if not answer_words or not texts:
         return None
     context_words: set[str] = set()
@@ -222,7 +238,7 @@ def chunk_text(text: str, max_words: int = 60) -> list[str]:
 
 
 def _prepare(answer: str, contexts: Sequence[str], max_words: int) -> tuple[list[str], list[str]]:
-    sentences = split_sentences(answer)
+    sentences = split_sentences(_check_answer(answer))
     chunks = [c for text in _check_contexts(contexts) for c in chunk_text(text, max_words)]
     return sentences, chunks
 
@@ -283,7 +299,8 @@ def semantic_support(
         non-blank context.
 
     Raises:
-        TypeError: If ``embeddings`` has no ``embed_documents`` or ``contexts`` is a string.
+        TypeError: If ``embeddings`` has no ``embed_documents``, ``answer`` is not a str, or
+            ``contexts`` is a string or holds anything but strings.
         ValueError: If the embeddings have the wrong shape or non-finite values.
 
     Example:
@@ -315,7 +332,8 @@ async def asemantic_support(
         A value in ``[0, 1]``, or ``None`` when it cannot be judged.
 
     Raises:
-        TypeError: If ``embeddings`` has no ``aembed_documents`` or ``contexts`` is a string.
+        TypeError: If ``embeddings`` has no ``aembed_documents``, ``answer`` is not a str, or
+            ``contexts`` is a string or holds anything but strings.
         ValueError: If the embeddings have the wrong shape or non-finite values.
 
     Example:

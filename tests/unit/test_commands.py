@@ -88,9 +88,7 @@ def test_evaluate_with_a_calibrator_reports_sklearn_values(tmp_path: Path, capsy
     cal = tmp_path / "cal.json"
     main(["fit", str(train), "-o", str(cal), "--method", "platt"])
     capsys.readouterr()
-    code = main(
-        ["evaluate", str(test), "--calibrator", str(cal), "--json", "--bootstrap", "200"]
-    )
+    code = main(["evaluate", str(test), "--calibrator", str(cal), "--json", "--bootstrap", "200"])
     assert code == 0
     payload = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     y = np.array([r["label"] for r in records])
