@@ -12,6 +12,8 @@ from langchain_core.callbacks import (
     AsyncCallbackManagerForChainRun,
     BaseCallbackManager,
     CallbackManagerForChainRun,
+    adispatch_custom_event,
+    dispatch_custom_event,
 )
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
@@ -38,7 +40,10 @@ from langchain_calibrate.signals import (
     compute_signals,
 )
 
-__all__ = ["CalibratedRunnable", "SupportsPredictOne", "with_calibration"]
+__all__ = ["CALIBRATION_EVENT", "CalibratedRunnable", "SupportsPredictOne", "with_calibration"]
+
+CALIBRATION_EVENT = "calibration"
+"""Name of the custom event (``astream_events``) that carries each run's ``Calibration``."""
 
 logger = logging.getLogger(__name__)
 
@@ -320,9 +325,15 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
         evidence: RunEvidence | None,
         calibration: Calibration,
         run_id: Any,
+        config: RunnableConfig,
     ) -> Calibration:
         calibration = calibration.model_copy(update={"run_id": str(run_id)})
-        return self._record(input, output, evidence, calibration)
+        calibration = self._record(input, output, evidence, calibration)
+        try:
+            dispatch_custom_event(CALIBRATION_EVENT, calibration, config=config)
+        except Exception as exc:
+            self._event_failed(exc)
+        return calibration
 
     async def _aresult(
         self,
@@ -331,12 +342,27 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
         evidence: RunEvidence | None,
         calibration: Calibration,
         run_id: Any,
+        config: RunnableConfig,
     ) -> Calibration:
         calibration = calibration.model_copy(update={"run_id": str(run_id)})
-        if self.log_to is None:
-            return calibration
-        # File I/O off the event loop.
-        return await asyncio.to_thread(self._record, input, output, evidence, calibration)
+        if self.log_to is not None:
+            # File I/O off the event loop.
+            calibration = await asyncio.to_thread(
+                self._record, input, output, evidence, calibration
+            )
+        try:
+            await adispatch_custom_event(CALIBRATION_EVENT, calibration, config=config)
+        except Exception as exc:
+            self._event_failed(exc)
+        return calibration
+
+    def _event_failed(self, exc: Exception) -> None:
+        # A user's event handler that raises must not cost them the answer.
+        if self.strict:
+            raise exc
+        logger.warning(
+            "with_calibration could not dispatch the %r event: %r", CALIBRATION_EVENT, exc
+        )
 
     # -- invoke ----------------------------------------------------------------------------
 
@@ -350,7 +376,7 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
         finally:
             evidence = handler.pop_evidence(run_manager.run_id)
         calibration = self._result(
-            input, output, evidence, self.calibrate(output, evidence), run_manager.run_id
+            input, output, evidence, self.calibrate(output, evidence), run_manager.run_id, config
         )
         return AddableDict(output=output, calibration=calibration)
 
@@ -364,7 +390,12 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
         finally:
             evidence = handler.pop_evidence(run_manager.run_id)
         calibration = await self._aresult(
-            input, output, evidence, await self.acalibrate(output, evidence), run_manager.run_id
+            input,
+            output,
+            evidence,
+            await self.acalibrate(output, evidence),
+            run_manager.run_id,
+            config,
         )
         return AddableDict(output=output, calibration=calibration)
 
@@ -400,7 +431,7 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
             evidence = handler.pop_evidence(run_manager.run_id)
         calibration = self._result(
             seen.full, holder.full, evidence, self.calibrate(holder.full, evidence),
-            run_manager.run_id,
+            run_manager.run_id, config,
         )  # fmt: skip
         yield holder.last(calibration)
 
@@ -422,7 +453,7 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
             evidence = handler.pop_evidence(run_manager.run_id)
         calibration = await self._aresult(
             seen.full, holder.full, evidence, await self.acalibrate(holder.full, evidence),
-            run_manager.run_id,
+            run_manager.run_id, config,
         )  # fmt: skip
         yield holder.last(calibration)
 

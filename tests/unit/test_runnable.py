@@ -194,3 +194,32 @@ def test_calibrator_output_outside_0_1_is_a_named_error() -> None:
     cal = with_calibration(rag_chain(), Bad()).invoke("q1 x")["calibration"]
     assert cal.confidence is None and CAPTURE_ERROR in cal.flags
     assert any("Bad returned 1.7" in e for e in cal.errors)
+
+
+async def test_calibration_custom_event_reaches_astream_events() -> None:
+    chain = with_calibration(rag_chain())
+    events = [
+        e
+        async for e in chain.astream_events("q1 red", version="v2")
+        if e["event"] == "on_custom_event" and e["name"] == "calibration"
+    ]
+    assert len(events) == 1
+    cal = events[0]["data"]
+    assert isinstance(cal, Calibration)
+    assert cal.confidence == pytest.approx(expected_prob("q1 red"))
+    assert cal.run_id == events[0]["run_id"]  # attributed to the with_calibration run
+
+
+def test_calibration_custom_event_reaches_a_sync_callback() -> None:
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    seen: list = []
+
+    class Listener(BaseCallbackHandler):
+        def on_custom_event(self, name, data, *, run_id, **kwargs) -> None:  # type: ignore[override]
+            seen.append((name, data, str(run_id)))
+
+    result = with_calibration(rag_chain()).invoke("q1 red", {"callbacks": [Listener()]})
+    assert [(n, d.run_id, r) for n, d, r in seen] == [
+        ("calibration", result["calibration"].run_id, result["calibration"].run_id)
+    ]
