@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="give up on a model request after this long (default 120; retried once)",
     )
     demo.add_argument("--quiet", action="store_true", help="do not list every answer")
+    demo.add_argument(
+        "--second-opinions",
+        action="store_true",
+        help="also ask P(True) and the stated confidence (2 extra calls an answer) and report "
+        "how much each adds",
+    )
 
     demo.add_argument(
         "--out-dir",
@@ -199,6 +205,7 @@ def _run(args: argparse.Namespace) -> int:
                 concurrency=args.concurrency,
                 timeout=args.timeout,
                 show_answers=not args.quiet,
+                second_opinions=args.second_opinions,
                 out_dir=args.out_dir,
             )
             return main_demo(config, as_json=args.json)

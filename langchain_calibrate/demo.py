@@ -83,6 +83,9 @@ class DemoConfig:
     concurrency: int = 4
     max_tokens: int = 24
     timeout: float = 120.0
+    second_opinions: bool = False
+    """Also ask the model P(True) and its stated confidence per answer (two extra calls each),
+    and report how much each witness adds."""
     """Seconds to wait for each model request (the client retries once)."""
     show_answers: bool = True
     out_dir: str | None = None
@@ -302,10 +305,20 @@ def run_demo(config: DemoConfig, *, progress: Callable[[str], None] = _stderr) -
         retriever = ScoredRetriever(vectorstore=store, k=config.k)
         llm = _make_llm(base_url, model, api_key, config.max_tokens, config.timeout)
         files = _demo_files(config.out_dir)
+        judges: dict[str, Any] = {}
+        if config.second_opinions:
+            from langchain_calibrate.opinions import PTrueJudge, VerbalConfidenceAsker
+
+            judge_llm = _make_llm(base_url, model, api_key, 8, config.timeout)
+            judges = {
+                "p_true_judge": PTrueJudge(judge_llm),
+                "verbal_asker": VerbalConfidenceAsker(judge_llm),
+            }
         calibrated = with_calibration(
             build_rag_chain(retriever, llm),
             embeddings=embeddings,
             log_to=files["runs"] if files else None,
+            **judges,
         )
 
         rng = np.random.default_rng(config.seed)
@@ -397,7 +410,42 @@ def run_demo(config: DemoConfig, *, progress: Callable[[str], None] = _stderr) -
         "seconds_per_question": round(answer_seconds / len(answers), 3),
         "seconds_total": round(time.perf_counter() - started, 2),
     }
+    if config.second_opinions:
+        summary["second_opinions"] = _witness_report(answers, labels, config)
     return summary
+
+
+def _witness_report(
+    answers: Sequence[DemoAnswer], labels: np.ndarray, config: DemoConfig
+) -> dict[str, Any]:
+    """AUROC and ECE with and without each second opinion, on the same out-of-fold split."""
+    signals = [a.calibration.signals for a in answers]
+    report: dict[str, Any] = {}
+    for name, extra in (
+        ("without", ()),
+        ("with_p_true", ("p_true",)),
+        ("with_stated_confidence", ("stated_confidence",)),
+        ("with_both", ("p_true", "stated_confidence")),
+    ):
+        conf = cross_fit_confidences(
+            signals, labels, folds=config.folds, seed=config.seed,
+            features=(*FEATURE_NAMES, *extra),
+        )  # fmt: skip
+        report[name] = _metrics(labels, conf)
+    for key, signal in (("p_true", "p_true"), ("stated", "stated_confidence")):
+        values = np.array([getattr(s, signal) for s in signals], dtype=float)
+        read = ~np.isnan(values)
+        seconds = [a.calibration.opinions.get(key, {}).get("elapsed") for a in answers]
+        seconds = [s for s in seconds if isinstance(s, int | float)]
+        both = read.any() and 0 < labels[read].sum() < read.sum()
+        report[f"{key}_alone"] = {
+            "read": int(read.sum()),
+            "auroc": auroc(labels[read], values[read]) if both else None,
+            "mean_when_right": float(np.mean(values[read & (labels == 1)])) if both else None,
+            "mean_when_wrong": float(np.mean(values[read & (labels == 0)])) if both else None,
+            "seconds_per_call": round(float(np.mean(seconds)), 3) if seconds else None,
+        }
+    return report
 
 
 _DEMO_FILES = {
@@ -493,6 +541,19 @@ def print_summary(summary: dict[str, Any]) -> None:
         f"ECE {fmt(raw['ece'])}  Brier {fmt(raw['brier'])}  AUROC {fmt(raw['auroc'])}"
     )
     print(f"flags: {summary['flags'] or 'none'}")
+    if "second_opinions" in summary:
+        witness = summary["second_opinions"]
+        print("second opinions (same out-of-fold split):")
+        for name in ("without", "with_p_true", "with_stated_confidence", "with_both"):
+            m = witness[name]
+            print(f"  {name:<24} ECE {fmt(m['ece'])}  AUROC {fmt(m['auroc'])}")
+        for key in ("p_true_alone", "stated_alone"):
+            m = witness[key]
+            print(
+                f"  {key:<24} read {m['read']}/{summary['n']}  AUROC {fmt(m['auroc'])}  "
+                f"mean right {fmt(m['mean_when_right'])} / wrong {fmt(m['mean_when_wrong'])}  "
+                f"{fmt(m['seconds_per_call'])} s a call"
+            )
     print(
         f"{summary['seconds_per_question']:.2f} s a question; "
         f"{summary['seconds_total']:.0f} s in all"

@@ -62,6 +62,10 @@ class GenerationRecord:
     ``with_structured_output(method="function_calling")`` parses)."""
 
 
+_OPINION_TAG = "langchain_calibrate:opinion"
+"""``opinions.OPINION_TAG``: runs with it are ignored (kept here to avoid importing opinions)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RetrievalRecord:
     """One retriever call and what it returned."""
@@ -447,6 +451,9 @@ class CalibrationHandler(BaseCallbackHandler):
     # -- model runs ----------------------------------------------------------------------------
 
     def _start_model(self, run_id: UUID, parent_run_id: UUID | None, kwargs: dict) -> None:
+        if _OPINION_TAG in (kwargs.get("tags") or ()):
+            # A second opinion about an answer (P(True), stated confidence) is not an answer.
+            return
         scope = self._enter(run_id, parent_run_id)
         params = kwargs.get("invocation_params") or {}
         metadata = kwargs.get("metadata") or {}

@@ -146,6 +146,7 @@ def cross_fit_confidences(
     folds: int = 5,
     seed: int = 0,
     method: str = "logistic",
+    features: Sequence[str] | None = None,
 ) -> NDArray[np.float64]:
     """Out-of-fold probabilities: each comes from a calibrator fitted on the other folds.
 
@@ -155,6 +156,7 @@ def cross_fit_confidences(
         folds: At least 2.
         seed: Fold seed.
         method: The calibrator to fit in each fold.
+        features: For ``method="logistic"``: the signals to use (default: ``FEATURE_NAMES``).
 
     Returns:
         One probability per run, none of them from a calibrator that saw that run's label.
@@ -180,6 +182,9 @@ def cross_fit_confidences(
         with warnings.catch_warnings():
             # Small-sample warnings would repeat once per fold; the caller warns once.
             warnings.simplefilter("ignore", UserWarning)
-            calibrator = make_calibrator(method).fit([signals[i] for i in train], y[train])
+            kwargs = {"features": features} if features is not None else {}
+            calibrator = make_calibrator(method, **kwargs).fit(
+                [signals[i] for i in train], y[train]
+            )
         out[test] = calibrator.predict([signals[i] for i in test])
     return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from langchain_core.documents import Document
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,6 +62,9 @@ class Calibration(BaseModel):
     candidates: list[Candidate] = Field(default_factory=list)
     """Every candidate of the answering model call, each with its own signals; the first is the
     answer (its signals are ``signals``). Empty when no model call was seen."""
+    opinions: dict[str, Any] = Field(default_factory=dict)
+    """Raw second opinions when they ran: ``"p_true"`` (``PTrueResult``) and ``"stated"``
+    (``StatedConfidence``) as dicts, with each call's ``elapsed`` seconds."""
     run_id: str | None = None
     """The LangChain run id of the wrapped call: the key for joining a label to a run log."""
 

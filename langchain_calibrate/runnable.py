@@ -146,6 +146,10 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
     """Raise errors from capture and scoring instead of recording them on the result."""
     log_to: RunLogWriter | None = None
     """Append one JSON record per run here (see ``langchain_calibrate.runlog``)."""
+    p_true_judge: Any = None
+    """Opt-in self-check (``opinions.PTrueJudge``): a second call, P("yes") as ``p_true``."""
+    verbal_asker: Any = None
+    """Opt-in stated confidence (``opinions.VerbalConfidenceAsker``): a second call."""
 
     @override
     def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
@@ -172,35 +176,43 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
 
     def _prepare(
         self, output: Any, evidence: RunEvidence | None
-    ) -> tuple[str, list[Document], Any]:
+    ) -> tuple[str, list[Document], Any, str | None]:
         answer_gen = evidence.answer if evidence else None
         generated = answer_gen.text.strip() if answer_gen else ""
         answer = generated or _answer_from_output(output, self.answer_key)
         documents = (evidence.documents if evidence else []) or _documents_from_output(output)
         tokens = answer_gen.tokens if answer_gen else None
-        return answer, documents, tokens
+        # The retriever's query is the question as the RAG chain understood it.
+        question = evidence.retrievals[0].query if evidence and evidence.retrievals else None
+        return answer, documents, tokens, question
 
     @staticmethod
     def _other_candidates(evidence: RunEvidence | None) -> list[GenerationRecord]:
         """The answering call's candidates after the first (``n > 1``), in order."""
         return evidence.candidates[1:] if evidence else []
 
-    def _signals_of(self, gen: GenerationRecord, documents: list[Document]) -> Signals:
+    def _signals_of(
+        self, gen: GenerationRecord, documents: list[Document], question: str | None
+    ) -> Signals:
         """One candidate's own signals: its tokens and text against the run's documents."""
         return compute_signals(
             answer=gen.text.strip(),
             tokens=gen.tokens,
             documents=documents,
             embeddings=self.embeddings,
+            question=question,
         )
 
-    async def _asignals_of(self, gen: GenerationRecord, documents: list[Document]) -> Signals:
+    async def _asignals_of(
+        self, gen: GenerationRecord, documents: list[Document], question: str | None
+    ) -> Signals:
         """Async ``_signals_of``."""
         return await acompute_signals(
             answer=gen.text.strip(),
             tokens=gen.tokens,
             documents=documents,
             embeddings=self.embeddings,
+            question=question,
         )
 
     def _score(self, signals: Signals) -> tuple[float | None, str, bool]:
@@ -226,8 +238,16 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
         documents: list[Document],
         evidence: RunEvidence | None,
         others: Sequence[tuple[GenerationRecord, Signals]] = (),
+        opinions: dict[str, Any] | None = None,
     ) -> Calibration:
-        flags = compute_flags(signals, answer, self.signal_config)
+        opinions = opinions or {}
+        flags = compute_flags(
+            signals,
+            answer,
+            self.signal_config,
+            stated=opinions.get("stated"),
+            p_true=opinions.get("p_true"),
+        )
         errors = list(evidence.errors) if evidence else []
         notes = [_no_logprob_note(evidence)] if NO_LOGPROBS in flags else []
         confidence, method, calibrated = self._score(signals)
@@ -260,6 +280,7 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
             model_name=answer_gen.model_name if answer_gen else None,
             n_generations=len(evidence.generations) if evidence else 0,
             candidates=candidates,
+            opinions={k: v.model_dump() for k, v in opinions.items()},
         )
 
     def _failed(self, exc: Exception, evidence: RunEvidence | None) -> Calibration:
@@ -274,30 +295,83 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
     def calibrate(self, output: Any, evidence: RunEvidence | None) -> Calibration:
         """Score one output from its captured evidence (sync)."""
         try:
-            answer, documents, tokens = self._prepare(output, evidence)
+            answer, documents, tokens, question = self._prepare(output, evidence)
             signals = compute_signals(
-                answer=answer, tokens=tokens, documents=documents, embeddings=self.embeddings
+                answer=answer,
+                tokens=tokens,
+                documents=documents,
+                embeddings=self.embeddings,
+                question=question,
             )
+            opinions = self._opinions(question, documents, answer)
+            signals = _with_opinions(signals, opinions)
             others = [
-                (gen, self._signals_of(gen, documents)) for gen in self._other_candidates(evidence)
+                (gen, self._signals_of(gen, documents, question))
+                for gen in self._other_candidates(evidence)
             ]
-            return self._finish(signals, answer, documents, evidence, others)
+            return self._finish(signals, answer, documents, evidence, others, opinions)
         except Exception as exc:
             return self._failed(exc, evidence)
 
     async def acalibrate(self, output: Any, evidence: RunEvidence | None) -> Calibration:
         """Score one output from its captured evidence (async)."""
         try:
-            answer, documents, tokens = self._prepare(output, evidence)
+            answer, documents, tokens, question = self._prepare(output, evidence)
             signals = await acompute_signals(
-                answer=answer, tokens=tokens, documents=documents, embeddings=self.embeddings
+                answer=answer,
+                tokens=tokens,
+                documents=documents,
+                embeddings=self.embeddings,
+                question=question,
             )
+            opinions = await self._aopinions(question, documents, answer)
+            signals = _with_opinions(signals, opinions)
             gens = self._other_candidates(evidence)
-            scored = await asyncio.gather(*(self._asignals_of(gen, documents) for gen in gens))
+            scored = await asyncio.gather(
+                *(self._asignals_of(gen, documents, question) for gen in gens)
+            )
             others = list(zip(gens, scored, strict=True))
-            return self._finish(signals, answer, documents, evidence, others)
+            return self._finish(signals, answer, documents, evidence, others, opinions)
         except Exception as exc:
             return self._failed(exc, evidence)
+
+    # -- second opinions --------------------------------------------------------------------
+
+    def _opinion_input(
+        self, question: str | None, documents: list[Document], answer: str
+    ) -> dict[str, Any]:
+        context = "\n".join(d.page_content.strip() for d in documents)
+        return {"question": question or "", "context": context, "answer": answer}
+
+    def _opinions(
+        self, question: str | None, documents: list[Document], answer: str
+    ) -> dict[str, Any]:
+        """Ask the opt-in judges (P(True), stated confidence) about this answer."""
+        out: dict[str, Any] = {}
+        if self.p_true_judge is None and self.verbal_asker is None:
+            return out
+        payload = self._opinion_input(question, documents, answer)
+        if self.p_true_judge is not None:
+            out["p_true"] = self.p_true_judge.judge(**payload)
+        if self.verbal_asker is not None:
+            out["stated"] = self.verbal_asker.ask(**payload)
+        return out
+
+    async def _aopinions(
+        self, question: str | None, documents: list[Document], answer: str
+    ) -> dict[str, Any]:
+        """Async ``_opinions``: both judges in parallel."""
+        if self.p_true_judge is None and self.verbal_asker is None:
+            return {}
+        payload = self._opinion_input(question, documents, answer)
+        keys, calls = [], []
+        if self.p_true_judge is not None:
+            keys.append("p_true")
+            calls.append(self.p_true_judge.ajudge(**payload))
+        if self.verbal_asker is not None:
+            keys.append("stated")
+            calls.append(self.verbal_asker.aask(**payload))
+        return dict(zip(keys, await asyncio.gather(*calls), strict=True))
 
     # -- run log ---------------------------------------------------------------------------
 
@@ -489,6 +563,15 @@ class CalibratedRunnable(RunnableSerializable[Any, dict[str, Any]]):
             yield chunk
 
 
+def _with_opinions(signals: Signals, opinions: dict[str, Any]) -> Signals:
+    update = {}
+    if "p_true" in opinions:
+        update["p_true"] = opinions["p_true"].p_true
+    if "stated" in opinions:
+        update["stated_confidence"] = opinions["stated"].value
+    return signals.model_copy(update=update) if update else signals
+
+
 class _HoldLast:
     """Holds one chunk back so the calibration can ride on the last real chunk."""
 
@@ -538,6 +621,8 @@ def with_calibration(
     answer_key: str | None = None,
     strict: bool = False,
     log_to: str | os.PathLike[str] | RunLogWriter | None = None,
+    p_true_judge: Any = None,
+    verbal_asker: Any = None,
 ) -> CalibratedRunnable:
     """Wrap a chain so each output comes back with a ``Calibration``.
 
@@ -558,6 +643,12 @@ def with_calibration(
         log_to: Append one JSON line per run to this file (or ``RunLogWriter``): inputs,
             answer, signals, flags, confidence, model and calibrator versions, timestamp and the
             ``run_id`` to join a label on later. Known API-key patterns are redacted.
+        p_true_judge: Opt-in second call that shows the model its answer with the context and
+            reads P("yes") from the logprobs (``opinions.PTrueJudge(llm)``): the ``p_true``
+            signal. Costs one prompt prefill per run.
+        verbal_asker: Opt-in second call asking how sure the model is
+            (``opinions.VerbalConfidenceAsker(llm)``): the ``stated_confidence`` signal and the
+            ``verbal_logprob_disagreement`` cross-check.
 
     Returns:
         A ``CalibratedRunnable``; ``invoke`` returns ``{"output": ..., "calibration": ...}``.
@@ -584,9 +675,22 @@ def with_calibration(
         )
         raise TypeError(msg)
     writer = log_to if isinstance(log_to, RunLogWriter) or log_to is None else RunLogWriter(log_to)
+    for name, judge, method in (
+        ("p_true_judge", p_true_judge, "judge"),
+        ("verbal_asker", verbal_asker, "ask"),
+    ):
+        if judge is not None and not callable(getattr(judge, method, None)):
+            msg = (
+                f"{name} must have a {method}(question, context, answer) method; "
+                f"{type(judge).__name__} has none. Use langchain_calibrate.opinions."
+                f"{'PTrueJudge' if method == 'judge' else 'VerbalConfidenceAsker'}(llm)."
+            )
+            raise TypeError(msg)
     return CalibratedRunnable(
         bound=runnable,
         log_to=writer,
+        p_true_judge=p_true_judge,
+        verbal_asker=verbal_asker,
         calibrator=calibrator,
         embeddings=embeddings,
         signal_config=signal_config or SignalConfig(),

@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Sequence
 from numbers import Real
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from langchain_core.documents import Document
@@ -19,8 +19,18 @@ from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field
 
 from langchain_calibrate.logprobs import TokenLogprob, _clean_logprob
+from langchain_calibrate.opinions.wording import wording_assertiveness
 from langchain_calibrate.retrievers import RELEVANCE_KEY
-from langchain_calibrate.support import asemantic_support, lexical_support, semantic_support
+
+if TYPE_CHECKING:
+    from langchain_calibrate.opinions.judges import PTrueResult
+    from langchain_calibrate.opinions.stated import StatedConfidence
+from langchain_calibrate.support import (
+    asemantic_support,
+    content_words,
+    lexical_support,
+    semantic_support,
+)
 
 __all__ = [
     "FEATURE_NAMES",
@@ -54,7 +64,29 @@ FEATURE_NAMES: tuple[str, ...] = (
     "lexical_support",
     "semantic_support",
     "n_documents",
+    "question_coverage",
+    "answer_in_question",
+    "binary_answer",
+    "assertiveness",
 )
+"""The signals every run can have (no extra model call); the default calibrator features."""
+
+OPINION_FEATURE_NAMES: tuple[str, ...] = ("stated_confidence", "p_true")
+"""Signals from the opt-in second opinions (an extra model call each)."""
+
+SIGNAL_NAMES: tuple[str, ...] = FEATURE_NAMES + OPINION_FEATURE_NAMES
+"""Every signal a calibrator may use."""
+
+VERBAL_LOGPROB_DISAGREEMENT = "verbal_logprob_disagreement"
+"""The model said it was sure (>= 0.9) while its own logprobs were low or flat: unreliable."""
+ASSERTIVE_WITHOUT_EVIDENCE = "assertive_without_evidence"
+"""The answer is stated flatly (no hedge) while the retrieved context backs it weakly:
+unreliable."""
+UNRELIABLE_FLAGS: tuple[str, ...] = (VERBAL_LOGPROB_DISAGREEMENT, ASSERTIVE_WITHOUT_EVIDENCE)
+"""Flags that mark an answer unreliable whatever its confidence; routing acts on them by
+default."""
+
+_BINARY_ANSWER = re.compile(r"^\W*(yes|no|s[ií])\b", re.IGNORECASE)
 
 # Hedges make a flat distribution unsurprising; only unhedged wording over a flat distribution is
 # flagged. A small list is enough here: the flag is a hint, not a classifier.
@@ -114,6 +146,23 @@ class Signals(BaseModel):
     """Mean over answer sentences of the best cosine against a context chunk."""
     n_documents: float | None = None
     """Documents retrieved in the run."""
+    question_coverage: float | None = None
+    """Share of the question's content words found in the retrieved context: a cheap sign of
+    whether the context holds what the question asks about (a multi-hop question whose bridge is
+    missing scores low)."""
+    answer_in_question: float | None = None
+    """Share of the answer's content words that the question already contains (an answer that
+    echoes the question is often a non-answer)."""
+    binary_answer: float | None = None
+    """1.0 when the answer starts with yes/no (sí/no), else 0.0: a two-way answer's token
+    probability means something different from a named entity's."""
+    assertiveness: float | None = None
+    """Wording in [-1, 1]: +1 only absolute markers ("definitely"), -1 only hedges ("probably",
+    "tal vez"), 0 neither or both (``opinions.wording_assertiveness``)."""
+    stated_confidence: float | None = None
+    """What the model said its confidence was, in [0, 1] (opt-in verbal step)."""
+    p_true: float | None = None
+    """P("yes") when the model is asked whether its answer is true (opt-in self-check)."""
     n_tokens: int = 0
     """Tokens with logprobs (not a calibration feature: it depends on the tokenizer)."""
 
@@ -121,8 +170,8 @@ class Signals(BaseModel):
         """The named signals as floats, ``NaN`` where a signal is unavailable."""
         values = []
         for name in names:
-            if name not in FEATURE_NAMES:
-                msg = f"Unknown signal {name!r}; the signals are {', '.join(FEATURE_NAMES)}."
+            if name not in SIGNAL_NAMES:
+                msg = f"Unknown signal {name!r}; the signals are {', '.join(SIGNAL_NAMES)}."
                 raise KeyError(msg)
             value = getattr(self, name)
             values.append(math.nan if value is None else float(value))
@@ -229,12 +278,36 @@ def _check_inputs(answer: Any, documents: Any) -> Sequence[Document]:
 
 
 def _cheap_signals(
-    answer: Any, tokens: Sequence[TokenLogprob] | None, documents: Any
+    answer: Any, tokens: Sequence[TokenLogprob] | None, documents: Any, question: str | None
 ) -> tuple[dict[str, Any], list[str]]:
     """Every signal but semantic support, and the non-empty contexts it would need."""
     documents = _check_inputs(answer, documents)
+    if question is not None and not isinstance(question, str):
+        msg = f"question must be a str or None, got {type(question).__name__}."
+        raise TypeError(msg)
     contexts = [d.page_content for d in documents if d.page_content]
-    return {**token_signals(tokens), **_evidence_signals(answer, documents, contexts)}, contexts
+    values = {
+        **token_signals(tokens),
+        **_evidence_signals(answer, documents, contexts),
+        **_question_signals(question, answer, contexts),
+        "binary_answer": 1.0 if _BINARY_ANSWER.match(answer) else 0.0,
+        "assertiveness": wording_assertiveness(answer).score,
+    }
+    return values, contexts
+
+
+def _question_signals(question: str | None, answer: str, contexts: list[str]) -> dict[str, Any]:
+    asked = set(content_words(question)) if question else set()
+    if not asked:
+        return {"question_coverage": None, "answer_in_question": None}
+    found: set[str] = set()
+    for context in contexts:
+        found.update(content_words(context))
+    said = set(content_words(answer))
+    return {
+        "question_coverage": len(asked & found) / len(asked) if contexts else None,
+        "answer_in_question": len(said & asked) / len(said) if said else None,
+    }
 
 
 _RELEVANCE_TOLERANCE = 1e-6
@@ -282,6 +355,7 @@ def compute_signals(
     tokens: Sequence[TokenLogprob] | None,
     documents: Sequence[Document] | None = (),
     embeddings: Embeddings | None = None,
+    question: str | None = None,
 ) -> Signals:
     """Compute every available signal for one answer.
 
@@ -297,6 +371,8 @@ def compute_signals(
             relevance that is not a real number in ``[0, 1]`` (a string, a bool, NaN, +-inf,
             5.0, -3) is ignored, not clipped; within 1e-6 of the range it is clipped.
         embeddings: Used for ``semantic_support``; without it that signal is ``None``.
+        question: The question (``with_calibration`` uses the retriever's query); without it
+            ``question_coverage`` and ``answer_in_question`` are ``None``.
 
     Returns:
         The signals; unavailable ones are ``None``. Every number is finite and in its documented
@@ -306,7 +382,7 @@ def compute_signals(
         TypeError: If ``answer`` is not a str, or ``tokens`` / ``documents`` are not lists of
             ``TokenLogprob`` / ``Document``.
     """
-    values, contexts = _cheap_signals(answer, tokens, documents)
+    values, contexts = _cheap_signals(answer, tokens, documents, question)
     if embeddings is not None and contexts and answer.strip():
         values["semantic_support"] = semantic_support(answer, contexts, embeddings)
     return Signals(**values)
@@ -318,16 +394,30 @@ async def acompute_signals(
     tokens: Sequence[TokenLogprob] | None,
     documents: Sequence[Document] | None = (),
     embeddings: Embeddings | None = None,
+    question: str | None = None,
 ) -> Signals:
     """Async twin of ``compute_signals`` (embeds with ``aembed_documents``)."""
-    values, contexts = _cheap_signals(answer, tokens, documents)
+    values, contexts = _cheap_signals(answer, tokens, documents, question)
     if embeddings is not None and contexts and answer.strip():
         values["semantic_support"] = await asemantic_support(answer, contexts, embeddings)
     return Signals(**values)
 
 
-def compute_flags(signals: Signals, answer: str, config: SignalConfig | None = None) -> list[str]:
+def compute_flags(
+    signals: Signals,
+    answer: str,
+    config: SignalConfig | None = None,
+    *,
+    stated: StatedConfidence | None = None,
+    p_true: PTrueResult | None = None,
+) -> list[str]:
     """The flags that apply to one answer, in a fixed order.
+
+    Besides ``no_logprobs``, ``low_evidence`` and ``flat_distribution``, the cross-checks:
+    ``assertive_without_evidence`` (flat wording over weak support) always, and, when the opt-in
+    second opinions ran, ``verbal_logprob_disagreement`` and the flags for a stated confidence
+    that could not be read (``unparseable_confidence``, ``refused_confidence``) or a P(True) the
+    model gave no yes/no for (``p_true_unavailable``).
 
     Raises:
         TypeError: If ``answer`` is not a str.
@@ -355,4 +445,8 @@ def compute_flags(signals: Signals, answer: str, config: SignalConfig | None = N
             flat = signals.sequence_prob <= config.flat_sequence_prob
         if flat:
             flags.append(FLAT_DISTRIBUTION)
+    from langchain_calibrate.opinions.checks import opinion_flags
+
+    wording = wording_assertiveness(answer)
+    flags.extend(opinion_flags(signals, wording, stated=stated, p_true=p_true))
     return flags

@@ -138,9 +138,9 @@ def test_logistic_drops_constant_and_all_missing_columns() -> None:
 
 
 def test_logistic_default_features_and_inputs_agree() -> None:
-    assert len(DEFAULT_FEATURE_NAMES) == 11
+    assert len(DEFAULT_FEATURE_NAMES) == 15
     rng = np.random.default_rng(9)
-    X = rng.normal(size=(60, 11))
+    X = rng.normal(size=(60, len(DEFAULT_FEATURE_NAMES)))
     y = np.tile([0, 1], 30)
     cal = LogisticCalibrator().fit(X, y)
     assert cal.feature_names == DEFAULT_FEATURE_NAMES

@@ -23,7 +23,7 @@ from langchain_calibrate.calibrators import (
     load_calibrator,
     select_calibrator,
 )
-from langchain_calibrate.signals import Signals
+from langchain_calibrate.signals import FEATURE_NAMES, Signals
 
 
 def _draw(
@@ -156,7 +156,7 @@ def test_signals_input_uses_all_features_for_logistic() -> None:
     chosen = select_calibrator(rows, y, methods=("platt", "logistic"))
     assert chosen.method == "logistic"  # the support signal carries information Platt ignores
     assert isinstance(chosen.calibrator, LogisticCalibrator)
-    assert len(chosen.calibrator.feature_names) == 11
+    assert chosen.calibrator.feature_names == FEATURE_NAMES
     assert 0.0 < chosen.calibrator.predict_one(rows[1]) < 1.0
     only = select_calibrator(rows, y, methods=("isotonic", "platt"))
     assert "only 360 labels have 'sequence_prob'" in only.reason

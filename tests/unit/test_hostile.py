@@ -21,7 +21,13 @@ from langchain_core.runnables import RunnableLambda
 
 from langchain_calibrate.logprobs import TokenLogprob, TopLogprob
 from langchain_calibrate.runnable import with_calibration
-from langchain_calibrate.signals import LOW_EVIDENCE, Signals, compute_flags, compute_signals
+from langchain_calibrate.signals import (
+    ASSERTIVE_WITHOUT_EVIDENCE,
+    LOW_EVIDENCE,
+    Signals,
+    compute_flags,
+    compute_signals,
+)
 from tests.unit.test_providers import OPENAI_CHAT, ProviderChat
 
 CLEAN = "Paris is the capital of France."
@@ -130,8 +136,9 @@ def test_overlap_raises_support_by_exactly_the_shared_words() -> None:
     # cosine 1/3. Hostile: a.c = verified 1 + answer 2 + paris 1 = 4, |c| = sqrt 14.
     assert clean.semantic_support == pytest.approx(1 / 3, abs=1e-6)
     assert hostile.semantic_support == pytest.approx(4 / math.sqrt(3 * 14), abs=1e-6)
-    # With support 1/3 < 0.5 the clean run is low evidence; the shared words lift it.
-    assert compute_flags(clean, answer) == [LOW_EVIDENCE]
+    # With support 1/3 < 0.5 the clean run is low evidence (and, stated flatly, an assertion
+    # without evidence); the shared words lift it.
+    assert compute_flags(clean, answer) == [LOW_EVIDENCE, ASSERTIVE_WITHOUT_EVIDENCE]
     assert compute_flags(hostile, answer) == []
 
 

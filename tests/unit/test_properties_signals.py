@@ -32,6 +32,7 @@ from langchain_calibrate.logprobs import LOGPROB_FLOOR, TokenLogprob, TopLogprob
 from langchain_calibrate.result import CAPTURE_ERROR, Calibration
 from langchain_calibrate.runnable import with_calibration
 from langchain_calibrate.signals import (
+    ASSERTIVE_WITHOUT_EVIDENCE,
     FEATURE_NAMES,
     FLAT_DISTRIBUTION,
     LOW_EVIDENCE,
@@ -171,7 +172,7 @@ def check_signals(
 
 def check_flags(s: Signals, answer: str, documents: list[Document]) -> list[str]:
     flags = compute_flags(s, answer)
-    assert set(flags) <= {NO_LOGPROBS, LOW_EVIDENCE, FLAT_DISTRIBUTION}
+    assert set(flags) <= {NO_LOGPROBS, LOW_EVIDENCE, FLAT_DISTRIBUTION, ASSERTIVE_WITHOUT_EVIDENCE}
     assert (NO_LOGPROBS in flags) == (s.n_tokens == 0)
     if NO_LOGPROBS in flags:
         assert FLAT_DISTRIBUTION not in flags  # flatness cannot be judged without logprobs

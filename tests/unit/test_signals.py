@@ -10,6 +10,7 @@ from langchain_core.documents import Document
 
 from langchain_calibrate.logprobs import TokenLogprob, TopLogprob
 from langchain_calibrate.signals import (
+    ASSERTIVE_WITHOUT_EVIDENCE,
     FEATURE_NAMES,
     FLAT_DISTRIBUTION,
     LOW_EVIDENCE,
@@ -81,8 +82,11 @@ def test_low_evidence_is_separate_from_confidence() -> None:
     docs = [Document("Unrelated text about rivers.", metadata={"relevance": 0.4})]
     s = compute_signals(answer="Paris", tokens=confident, documents=docs)
     flags = compute_flags(s, "Paris")
-    assert flags == [LOW_EVIDENCE]
+    # Confident tokens, weak evidence: both reported, and stated flatly it is also unreliable.
+    assert flags == [LOW_EVIDENCE, ASSERTIVE_WITHOUT_EVIDENCE]
     assert s.sequence_prob == pytest.approx(math.exp(-0.01))
+    hedged = compute_signals(answer="Probably Paris", tokens=confident, documents=docs)
+    assert compute_flags(hedged, "Probably Paris") == [LOW_EVIDENCE]
 
 
 def test_flat_distribution_only_when_wording_is_unhedged() -> None:
