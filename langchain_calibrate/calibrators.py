@@ -812,6 +812,12 @@ class HistogramBinningCalibrator(_SingleScoreCalibrator):
         return obj
 
 
+_MAX_ABS_FEATURE = 1e12
+"""Feature values beyond this are refused in fit and clipped in predict."""
+_MAX_Z = 1e6
+"""Standardized values are clipped here so that z @ coef stays finite."""
+
+
 class LogisticCalibrator(BaseCalibrator):
     """L2-regularized logistic regression over standardized evidence features.
 
@@ -845,6 +851,15 @@ class LogisticCalibrator(BaseCalibrator):
             msg = f"C must be a positive finite number, got {self.C!r}."
             raise ValueError(msg)
         missing = np.isnan(x)
+        huge = np.abs(np.where(missing, 0.0, x)) > _MAX_ABS_FEATURE
+        if huge.any():
+            cols = sorted({self.feature_names[j] for j in np.nonzero(huge)[1]})
+            msg = (
+                f"X has values beyond +-{_MAX_ABS_FEATURE:g} in {cols}; signals are on their "
+                "natural scale (probabilities, logprobs, word counts). Rescale or drop those "
+                "features."
+            )
+            raise ValueError(msg)
         seen = (~missing).any(axis=0)
         filled_nan = np.where(missing, 0.0, x)
         counts = np.maximum((~missing).sum(axis=0), 1)
@@ -877,9 +892,14 @@ class LogisticCalibrator(BaseCalibrator):
 
     def _predict(self, x: Array) -> Array:
         x = np.where(np.isnan(x), np.asarray(self.missing_values_), x)
+        # Far outside any training range the exact value carries no more information, and
+        # unbounded inputs would overflow into inf - inf = NaN.
+        x = np.clip(x, -_MAX_ABS_FEATURE, _MAX_ABS_FEATURE)
         scale = np.asarray(self.scale_)
         safe = np.where(scale > 0, scale, 1.0)
-        z = np.where(scale > 0, (x - np.asarray(self.mean_)) / safe, 0.0)
+        with np.errstate(over="ignore"):
+            z = np.where(scale > 0, (x - np.asarray(self.mean_)) / safe, 0.0)
+        z = np.clip(z, -_MAX_Z, _MAX_Z)
         return expit(self.intercept_ + z @ np.asarray(self.coef_))
 
     def _get_params(self) -> dict[str, Any]:

@@ -89,7 +89,7 @@ FITTED = {
 # ----------------------------------------------------------------------------- calibrators
 
 # Up to 1e12 in magnitude: far beyond any real signal. Values near the float limit break
-# LogisticCalibrator (see the xfail test below), so they are tested there, not here.
+# LogisticCalibrator (see the extreme-value tests below), so they are tested there, not here.
 MOSTLY_MODEST = st.one_of(st.floats(-1e3, 1e3), st.floats(-1e12, 1e12))
 PROB = st.floats(0.0, 1.0)
 SIGNAL_ROW = st.fixed_dictionaries(
@@ -118,14 +118,6 @@ def test_predict_on_any_finite_or_missing_values_is_a_probability(
     assert 0.0 <= cal.predict_one(signals[0]) <= 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "calibrators.py bug: LogisticCalibrator.predict on finite but huge features overflows "
-        "in (x - mean) / scale; two features at opposite infinities give inf - inf = NaN in "
-        "z @ coef, np.clip keeps the NaN, and numpy RuntimeWarnings leak to the caller"
-    ),
-)
 @settings(
     BASE, max_examples=50, phases=[Phase.explicit, Phase.generate], report_multiple_bugs=False
 )
@@ -243,15 +235,6 @@ def test_fit_on_bad_input_is_a_clear_value_error(
             cal.fit(X, y)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "calibrators.py bug: LogisticCalibrator.fit on a finite feature with values beyond "
-        "~1e154 overflows in ((x - mean) ** 2).sum(): the scale becomes inf and the feature is "
-        "silently dropped (coef 0, only a RuntimeWarning), or near 1e308 the mean overflows and "
-        "scikit-learn fails with a misleading 'Input X contains NaN'"
-    ),
-)
 @settings(
     BASE, max_examples=50, phases=[Phase.explicit, Phase.generate], report_multiple_bugs=False
 )
