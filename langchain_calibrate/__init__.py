@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         ScoredRetriever,
     )
     from langchain_calibrate.routing import (
+        ROUTING_EVENT,
         LowConfidenceError,
         RoutingDecision,
         require_confidence,
@@ -55,10 +56,12 @@ if TYPE_CHECKING:
         read_runs,
     )
     from langchain_calibrate.runnable import (
+        CALIBRATION_EVENT,
         CalibratedRunnable,
         with_calibration,
     )
     from langchain_calibrate.signals import (
+        UNRELIABLE_FLAGS,
         SignalConfig,
         Signals,
         compute_signals,
@@ -78,6 +81,9 @@ if TYPE_CHECKING:
     )
 
 __all__ = (
+    "CALIBRATION_EVENT",
+    "ROUTING_EVENT",
+    "UNRELIABLE_FLAGS",
     "BaseCalibrator",
     "BetaCalibration",
     "CalibratedRunnable",
@@ -146,15 +152,18 @@ _dynamic_imports = {
     "Candidate": "result",
     "ScoredRetriever": "retrievers",
     "LowConfidenceError": "routing",
+    "ROUTING_EVENT": "routing",
     "RoutingDecision": "routing",
     "require_confidence": "routing",
     "route_by_confidence": "routing",
     "RunLogWriter": "runlog",
     "read_runs": "runlog",
+    "CALIBRATION_EVENT": "runnable",
     "CalibratedRunnable": "runnable",
     "with_calibration": "runnable",
     "SignalConfig": "signals",
     "Signals": "signals",
+    "UNRELIABLE_FLAGS": "signals",
     "compute_signals": "signals",
     "ConfidenceThreshold": "thresholds",
     "ThresholdWarning": "thresholds",

@@ -232,7 +232,9 @@ class CalibrationHandler(BaseCallbackHandler):
             evidence.answer.tokens[0].logprob
     """
 
-    run_inline: bool = True  # cheap and lock-protected: no need for an executor hop in async
+    # Not run inline: with run_inline=True langchain-core skips the other handlers' on_llm_start
+    # (langchain-ai/langchain#39633), which breaks astream_events for completions models.
+    run_inline: bool = False
 
     def __init__(
         self,

@@ -21,13 +21,22 @@ escalate again: a tier that would escalate it passes it down to the next tier). 
 (a canned reply, a review-queue writer, an uncalibrated bigger model) runs instead of the answer.
 
 Every result is ``{"output", "calibration", "routing": TierDecision}``; the decision names the
-tier, why, and the confidence and threshold that decided it.
+tier, why, and the confidence and threshold that decided it. Each run also dispatches a
+``"routing"`` custom event (``routing.ROUTING_EVENT``) with ``{"routing": TierDecision,
+"calibration": Calibration}`` once the answer is placed, before the landing tier's action runs.
+
+Streaming follows ``stream_mode`` as in ``route_by_confidence``: ``"buffer"`` (default) holds
+the scored answers until placed; ``"passthrough"`` streams the first answer as it is generated
+(``{"output": chunk}``), an escalated chain's answer the same way as ``{"escalated": chunk}``,
+then ``{"calibration", "routing"}``, then the landing tier's action, if one runs, as
+``{"fallback": chunk}``. The answer to show is the last of ``fallback``, ``escalated``, ``output``
+present.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, Literal
@@ -40,12 +49,18 @@ from typing_extensions import override
 
 from langchain_calibrate.result import Calibration
 from langchain_calibrate.routing import (
+    StreamMode,
     SupportsThreshold,
+    _adispatch_routing,
     _as_calibrated,
     _checked_flags,
+    _checked_stream_mode,
+    _dispatch_routing,
+    _Relay,
     _threshold_value,
 )
 from langchain_calibrate.runnable import CalibratedRunnable
+from langchain_calibrate.signals import UNRELIABLE_FLAGS
 
 __all__ = ["Tier", "TierDecision", "TieredRouter", "route_by_tiers"]
 
@@ -201,9 +216,21 @@ class TieredRouter(RunnableSerializable[Any, dict[str, Any]]):
 
     Build it with ``route_by_tiers``, which validates the ladder. Returns
     ``{"output", "calibration", "routing": TierDecision}``; ``calibration`` is the one that
-    decided (the escalated chain's after an escalation). Streaming buffers the scored answers
-    (an answer cannot be placed before it is complete), then yields the result in one chunk, or,
-    when a tier's action runs, the metadata first and then the action's own chunks.
+    decided (the escalated chain's after an escalation). Each run dispatches a ``"routing"``
+    custom event ``{"routing", "calibration"}`` once the answer is placed.
+
+    Streaming, by ``stream_mode``:
+
+    * ``"buffer"`` (default): the scored answers are held (an answer cannot be placed before it
+      is complete); the result comes in one chunk, or, when a tier's action runs, the metadata
+      ``{"calibration", "routing"}`` first and then the action's chunks as ``{"output": chunk}``.
+      Adding the chunks gives the ``invoke`` result.
+    * ``"passthrough"``: the first answer streams as ``{"output": chunk}``; after an escalation
+      the escalated chain's answer streams as ``{"escalated": chunk}``; then one chunk
+      ``{"calibration", "routing"}``; then, when the landing tier's action runs, its chunks as
+      ``{"fallback": chunk}``. Adding the chunks gives ``{"output": <first answer>,
+      "escalated": <escalated answer>, "calibration", "routing", "fallback": <action output>}``
+      (keys absent when that step did not happen); show the last of fallback/escalated/output.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -214,6 +241,8 @@ class TieredRouter(RunnableSerializable[Any, dict[str, Any]]):
     """The ladder, most confident tier first; the last catches everything."""
     route_on_flags: tuple[str, ...] = ()
     """Flags that send an answer straight to the last tier."""
+    stream_mode: StreamMode = "buffer"
+    """``"buffer"``: hold answers until placed; ``"passthrough"``: stream them as they come."""
 
     @property
     def runnables(self) -> Iterator[Runnable[Any, Any]]:
@@ -318,6 +347,32 @@ class TieredRouter(RunnableSerializable[Any, dict[str, Any]]):
             plan = self._escalated_plan(plan, escalated, primary)
         return plan
 
+    def _passthrough_plan(
+        self, input: Any, config: RunnableConfig
+    ) -> Generator[dict[str, Any], None, _Plan]:
+        """``_plan`` with each answer streamed as it is generated; returns the plan."""
+        relay = _Relay("output")
+        for chunk in self.calibrated.stream(input, config):
+            if (ready := relay.push(chunk)) is not None:
+                yield ready
+        primary = relay.result
+        plan = self._first_plan(input, primary)
+        if plan.tier.escalates:
+            relay = _Relay("escalated")
+            for chunk in plan.tier.action.stream(input, config):  # type: ignore[union-attr]
+                if (ready := relay.push(chunk)) is not None:
+                    yield ready
+            plan = self._escalated_plan(plan, relay.result, primary)
+        return plan
+
+    def _dispatch(self, plan: _Plan, config: RunnableConfig) -> None:
+        _dispatch_routing(plan.decision, plan.calibration, config, strict=self.calibrated.strict)
+
+    async def _adispatch(self, plan: _Plan, config: RunnableConfig) -> None:
+        await _adispatch_routing(
+            plan.decision, plan.calibration, config, strict=self.calibrated.strict
+        )
+
     @staticmethod
     def _runs_action(plan: _Plan) -> bool:
         # After the (single) escalation, the landing tier's action runs unless it has none or
@@ -330,6 +385,7 @@ class TieredRouter(RunnableSerializable[Any, dict[str, Any]]):
         self, input: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig
     ) -> dict[str, Any]:
         plan = self._plan(input, config)
+        self._dispatch(plan, config)
         if not self._runs_action(plan):
             return plan.final(plan.result["output"])
         return plan.final(plan.tier.action.invoke(plan.action_arg(), config))  # type: ignore[union-attr]
@@ -338,6 +394,7 @@ class TieredRouter(RunnableSerializable[Any, dict[str, Any]]):
         self, input: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
     ) -> dict[str, Any]:
         plan = await self._aplan(input, config)
+        await self._adispatch(plan, config)
         if not self._runs_action(plan):
             return plan.final(plan.result["output"])
         action = plan.tier.action
@@ -360,13 +417,21 @@ class TieredRouter(RunnableSerializable[Any, dict[str, Any]]):
     def _stream(
         self, inputs: Iterator[Any], run_manager: CallbackManagerForChainRun, config: RunnableConfig
     ) -> Iterator[dict[str, Any]]:
-        plan = self._plan(next(inputs), config)
+        input = next(inputs)
+        passthrough = self.stream_mode == "passthrough"
+        if passthrough:
+            plan = yield from self._passthrough_plan(input, config)
+        else:
+            plan = self._plan(input, config)
+        self._dispatch(plan, config)
+        meta = AddableDict(calibration=plan.calibration, routing=plan.decision)
         if not self._runs_action(plan):
-            yield plan.final(plan.result["output"])
+            yield meta if passthrough else plan.final(plan.result["output"])
             return
-        yield AddableDict(calibration=plan.calibration, routing=plan.decision)
+        yield meta
+        key = "fallback" if passthrough else "output"
         for chunk in plan.tier.action.stream(plan.action_arg(), config):  # type: ignore[union-attr]
-            yield AddableDict(output=chunk)
+            yield AddableDict({key: chunk})
 
     async def _astream(
         self,
@@ -374,14 +439,34 @@ class TieredRouter(RunnableSerializable[Any, dict[str, Any]]):
         run_manager: AsyncCallbackManagerForChainRun,
         config: RunnableConfig,
     ) -> AsyncIterator[dict[str, Any]]:
-        plan = await self._aplan(await anext(inputs), config)
+        input = await anext(inputs)
+        passthrough = self.stream_mode == "passthrough"
+        if passthrough:
+            relay = _Relay("output")
+            async for chunk in self.calibrated.astream(input, config):
+                if (ready := relay.push(chunk)) is not None:
+                    yield ready
+            primary = relay.result
+            plan = self._first_plan(input, primary)
+            if plan.tier.escalates:
+                relay = _Relay("escalated")
+                bigger = plan.tier.action
+                async for chunk in bigger.astream(input, config):  # type: ignore[union-attr]
+                    if (ready := relay.push(chunk)) is not None:
+                        yield ready
+                plan = self._escalated_plan(plan, relay.result, primary)
+        else:
+            plan = await self._aplan(input, config)
+        await self._adispatch(plan, config)
+        meta = AddableDict(calibration=plan.calibration, routing=plan.decision)
         if not self._runs_action(plan):
-            yield plan.final(plan.result["output"])
+            yield meta if passthrough else plan.final(plan.result["output"])
             return
-        yield AddableDict(calibration=plan.calibration, routing=plan.decision)
+        yield meta
+        key = "fallback" if passthrough else "output"
         action = plan.tier.action
         async for chunk in action.astream(plan.action_arg(), config):  # type: ignore[union-attr]
-            yield AddableDict(output=chunk)
+            yield AddableDict({key: chunk})
 
     @override
     def stream(
@@ -466,7 +551,8 @@ def route_by_tiers(
     calibrated: Runnable[Any, Any],
     tiers: Sequence[Tier],
     *,
-    route_on_flags: Sequence[str] = (),
+    route_on_flags: Sequence[str] = UNRELIABLE_FLAGS,
+    stream_mode: StreamMode = "buffer",
 ) -> TieredRouter:
     """Place each answer on an ordered ladder of tiers by its confidence.
 
@@ -474,9 +560,12 @@ def route_by_tiers(
         calibrated: A ``with_calibration`` chain (a plain chain is wrapped with raw scores).
         tiers: The ladder, most confident first, thresholds strictly decreasing; the last tier
             has no ``min_confidence`` and takes everything else. Names must be unique.
-        route_on_flags: Flags that send an answer to the last tier whatever its confidence, e.g.
-            ``["no_logprobs", "low_evidence"]``. An answer with no confidence at all always goes
-            there.
+        route_on_flags: Flags that send an answer to the last tier whatever its confidence;
+            default ``signals.UNRELIABLE_FLAGS`` (pass ``()`` to opt out), or e.g.
+            ``["no_logprobs", "low_evidence", *UNRELIABLE_FLAGS]``. An answer with no confidence
+            at all always goes there.
+        stream_mode: ``"buffer"`` (hold answers until placed) or ``"passthrough"`` (stream them
+            as generated, then the decision; see ``TieredRouter``).
 
     Returns:
         A ``TieredRouter`` returning ``{"output", "calibration", "routing": TierDecision}``.
@@ -484,7 +573,7 @@ def route_by_tiers(
     Raises:
         TypeError: When ``tiers`` is not a list of ``Tier``.
         ValueError: When the ladder is out of order, has duplicate names, or its last tier
-            does not catch everything.
+            does not catch everything; or for an unknown flag or ``stream_mode``.
 
     Example:
         .. code-block:: python
@@ -506,4 +595,5 @@ def route_by_tiers(
         calibrated=_as_calibrated(calibrated),
         tiers=_checked_tiers(tiers),
         route_on_flags=_checked_flags(route_on_flags),
+        stream_mode=_checked_stream_mode(stream_mode),
     )

@@ -9,6 +9,7 @@ import langchain_calibrate
 EXPECTED_ALL = [
     "BaseCalibrator",
     "BetaCalibration",
+    "CALIBRATION_EVENT",
     "CalibratedRunnable",
     "Calibration",
     "CalibrationHandler",
@@ -21,6 +22,7 @@ EXPECTED_ALL = [
     "LogisticCalibrator",
     "LowConfidenceError",
     "PlattScaling",
+    "ROUTING_EVENT",
     "RoutingDecision",
     "RunEvidence",
     "RunLogWriter",
@@ -35,6 +37,7 @@ EXPECTED_ALL = [
     "TieredRouter",
     "TokenLogprob",
     "TopLogprob",
+    "UNRELIABLE_FLAGS",
     "__version__",
     "compute_signals",
     "fit_coverage_threshold",

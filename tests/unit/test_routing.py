@@ -110,3 +110,30 @@ def test_route_on_flags_is_checked() -> None:
         route_by_confidence(rag_chain(), 0.5, IDK, route_on_flags=["low-evidence"])
     with pytest.raises(ValueError, match="Unknown flag"):
         require_confidence(rag_chain(), 0.5, route_on_flags=["nope"])
+
+
+def test_unreliable_flags_route_by_default_and_can_be_opted_out() -> None:
+    from langchain_core.documents import Document
+    from langchain_core.runnables import RunnableLambda as Lambda
+
+    from langchain_calibrate.runnable import with_calibration as wrap
+    from langchain_calibrate.signals import ASSERTIVE_WITHOUT_EVIDENCE
+
+    # The answer's words are nowhere in the (low-relevance) context and it is stated flatly.
+    weak = [Document("Rivers and lakes.", metadata={"relevance": 0.2})]
+    chain = Lambda(lambda q: {"answer": "Paris", "source_documents": weak})
+    idk = Lambda(lambda _: "I don't know.")
+
+    class Sure:
+        method = "fixed"
+
+        def predict_one(self, signals: object) -> float:
+            return 0.99
+
+    calibrated = wrap(chain, Sure())
+    routed = route_by_confidence(calibrated, 0.5, idk).invoke("capital?")
+    assert ASSERTIVE_WITHOUT_EVIDENCE in routed["calibration"].flags
+    assert routed["routing"].routed and routed["output"] == "I don't know."
+    assert ASSERTIVE_WITHOUT_EVIDENCE in routed["routing"].reason
+    kept = route_by_confidence(calibrated, 0.5, idk, route_on_flags=()).invoke("capital?")
+    assert not kept["routing"].routed and kept["output"]["answer"] == "Paris"

@@ -223,3 +223,14 @@ def test_calibration_custom_event_reaches_a_sync_callback() -> None:
     assert [(n, d.run_id, r) for n, d, r in seen] == [
         ("calibration", result["calibration"].run_id, result["calibration"].run_id)
     ]
+
+
+async def test_astream_events_keeps_the_models_own_events_for_completions_models() -> None:
+    # langchain-ai/langchain#39633: an inline handler made langchain-core skip the event
+    # streamer's on_llm_start, so on_llm_* events vanished and errors were logged.
+    from langchain_core.language_models import FakeStreamingListLLM
+
+    chain = with_calibration(FakeStreamingListLLM(responses=["Paris is big"]))
+    kinds = [e["event"] async for e in chain.astream_events("q", version="v2")]
+    assert {"on_llm_start", "on_llm_end"} <= set(kinds)
+    assert kinds.count("on_custom_event") == 1
