@@ -56,7 +56,8 @@ EXPECTED_ALL = [
 
 
 def test_all_is_sorted_and_complete() -> None:
-    assert list(langchain_calibrate.__all__) == sorted(EXPECTED_ALL)
+    assert sorted(langchain_calibrate.__all__) == sorted(EXPECTED_ALL)
+    assert len(set(langchain_calibrate.__all__)) == len(langchain_calibrate.__all__)
 
 
 def test_every_public_name_resolves_lazily() -> None:
