@@ -138,7 +138,9 @@ def test_demo_reports_a_dead_endpoint_in_one_line() -> None:
         timeout=300,
     )
     assert proc.returncode == 1
-    assert "error: the model endpoint failed: APIConnectionError" in proc.stderr
+    endpoint = "http://127.0.0.1:9/v1/completions"
+    assert f"error: could not reach the model endpoint {endpoint}" in proc.stderr
+    assert "Connection refused" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
