@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -221,6 +222,10 @@ def _run(args: argparse.Namespace) -> int:
             from langchain_calibrate.local.server import main as server_main
 
             return server_main(args.args)
+    except BrokenPipeError:
+        # `langchain-calibrate review list | head`: the reader left; that is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import warnings
 from typing import Any
 
 import numpy as np
@@ -47,6 +49,12 @@ def confidences_for(args: argparse.Namespace, runs: LabelledRuns) -> tuple[NDArr
     if args.calibrator:
         from langchain_calibrate.calibrators import load_calibrator
 
+        if not os.path.isfile(args.calibrator):
+            msg = (
+                f"No calibrator file at {args.calibrator!r}; write one with "
+                "`langchain-calibrate fit`."
+            )
+            raise ValueError(msg)
         calibrator = load_calibrator(args.calibrator)
         source = (
             f"calibrator {args.calibrator} ({calibrator.method}) applied to every run; the "
@@ -139,10 +147,23 @@ def run_report(args: argparse.Namespace) -> int:
 
 def run_threshold(args: argparse.Namespace) -> int:
     """``langchain-calibrate threshold RUNS --target-risk 0.05 -o threshold.json``."""
-    from langchain_calibrate.thresholds import fit_coverage_threshold, fit_risk_threshold
+    from langchain_calibrate.thresholds import (
+        ThresholdWarning,
+        fit_coverage_threshold,
+        fit_risk_threshold,
+    )
 
+    for name, value in (("--target-risk", args.target_risk), ("--delta", args.delta)):
+        if value is not None and not 0.0 < value < 1.0:
+            msg = f"{name} must be between 0 and 1 (exclusive), got {value:g}; e.g. {name} 0.1."
+            raise ValueError(msg)
+    if args.target_coverage is not None and not 0.0 < args.target_coverage <= 1.0:
+        msg = f"--target-coverage must be in (0, 1], got {args.target_coverage:g}; e.g. 0.8."
+        raise ValueError(msg)
     runs = _load(args)
     conf, source = confidences_for(args, runs)
+    # describe() below says the same thing as a ThresholdWarning would, in words.
+    warnings.simplefilter("ignore", ThresholdWarning)
     if args.target_risk is not None:
         fitted = fit_risk_threshold(
             conf,

@@ -919,7 +919,8 @@ def bootstrap_interval(
         level: Nominal coverage of the interval, in (0, 1).
         seed: Seed of the NumPy generator that draws the resamples (``None`` = fresh entropy).
         method: ``"basic"`` (bias-corrected, the default) or ``"percentile"``.
-        bounds: Clip the interval to this range, e.g. ``(0.0, 1.0)`` for an ECE.
+        bounds: Clip the interval to this range; by default the range of this package's
+            metric (e.g. ``(0.0, 1.0)`` for AUROC), none for other callables.
         **metric_kwargs: Passed to ``metric``, e.g. ``n_bins=10``.
 
     Returns:
@@ -951,7 +952,29 @@ def bootstrap_interval(
         else:
             parts.append(np.array([_or_nan(metric, yt[i], yp[i], metric_kwargs) for i in idx]))
     values = np.concatenate(parts)
+    if bounds is None:
+        # The basic interval reflects around the estimate and can leave the metric's range.
+        bounds = _METRIC_BOUNDS.get(getattr(metric, "__name__", ""))
     return _interval(estimate, values, level=float(level), method=method, bounds=bounds)
+
+
+_METRIC_BOUNDS: dict[str, tuple[float, float]] = {
+    **dict.fromkeys(
+        (
+            "expected_calibration_error",
+            "maximum_calibration_error",
+            "smooth_ece",
+            "brier_score",
+            "auroc",
+            "auprc",
+            "aurc",
+            "excess_aurc",
+        ),
+        (0.0, 1.0),
+    ),
+    "negative_log_likelihood": (0.0, math.inf),
+    "prediction_rejection_ratio": (-math.inf, 1.0),
+}
 
 
 SUMMARY_KEYS: tuple[str, ...] = (

@@ -154,3 +154,23 @@ def test_bad_run_logs_fail_with_one_line(tmp_path: Path, capsys, setup: str, exp
     code = main(["fit", str(log), "-o", str(tmp_path / "c.json")])
     assert code == 1
     assert expect in capsys.readouterr().err
+
+
+def test_threshold_refuses_a_target_outside_0_1_before_any_work(tmp_path: Path, capsys) -> None:
+    log = tmp_path / "runs.jsonl"
+    write_log(log, 40, seed=8)
+    code = main(["threshold", str(log), "--target-risk", "2", "-o", str(tmp_path / "t.json")])
+    err = capsys.readouterr().err
+    assert code == 1 and "--target-risk must be between 0 and 1" in err
+    assert "cross-fitting" not in err and not (tmp_path / "t.json").exists()
+
+
+def test_bootstrap_interval_stays_inside_the_metrics_range() -> None:
+    from langchain_calibrate.metrics import auroc, bootstrap_interval
+
+    # Perfectly separated: every resample's AUROC is 1, and the reflected (basic) interval
+    # would otherwise reach above 1 for a nearly separated sample.
+    y = np.array([0, 0, 0, 1, 1, 1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 0])
+    p = np.where(y == 1, 0.6, 0.4) + np.linspace(0, 0.2, 16) * (1 - 2 * (np.arange(16) % 3 == 0))
+    interval = bootstrap_interval(auroc, y, p, n_resamples=300, seed=1)
+    assert 0.0 <= interval.low <= interval.high <= 1.0
