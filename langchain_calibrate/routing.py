@@ -201,7 +201,42 @@ def _checked_stream_mode(stream_mode: Any) -> StreamMode:
     return cast(StreamMode, stream_mode)
 
 
-class ConfidenceRouter(RunnableSerializable[Any, dict[str, Any]]):
+class _OneInputStreaming(RunnableSerializable[Any, dict[str, Any]]):
+    """``stream``/``astream`` for a router that judges one whole input (via ``_stream``)."""
+
+    def _stream(
+        self, inputs: Iterator[Any], run_manager: CallbackManagerForChainRun, config: RunnableConfig
+    ) -> Iterator[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _astream(
+        self,
+        inputs: AsyncIterator[Any],
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+    ) -> AsyncIterator[dict[str, Any]]:
+        raise NotImplementedError
+
+    @override
+    def stream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[dict[str, Any]]:
+        yield from self._transform_stream_with_config(iter([input]), self._stream, config, **kwargs)
+
+    @override
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[dict[str, Any]]:
+        async def one() -> AsyncIterator[Any]:
+            yield input
+
+        async for chunk in self._atransform_stream_with_config(
+            one(), self._astream, config, **kwargs
+        ):
+            yield chunk
+
+
+class ConfidenceRouter(_OneInputStreaming):
     """Run a calibrated chain; below the threshold, run the fallback instead.
 
     Returns ``{"output", "calibration", "routing"}``; ``output`` is the fallback's when routed.
@@ -349,24 +384,6 @@ class ConfidenceRouter(RunnableSerializable[Any, dict[str, Any]]):
         key = "fallback" if self.stream_mode == "passthrough" else "output"
         async for chunk in self.fallback.astream(self._fallback_arg(input, result), config):
             yield AddableDict({key: chunk})
-
-    @override
-    def stream(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> Iterator[dict[str, Any]]:
-        yield from self._transform_stream_with_config(iter([input]), self._stream, config, **kwargs)
-
-    @override
-    async def astream(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> AsyncIterator[dict[str, Any]]:
-        async def one() -> AsyncIterator[Any]:
-            yield input
-
-        async for chunk in self._atransform_stream_with_config(
-            one(), self._astream, config, **kwargs
-        ):
-            yield chunk
 
 
 def _checked_flags(route_on_flags: Sequence[str]) -> tuple[str, ...]:

@@ -42,7 +42,7 @@ from itertools import pairwise
 from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.utils import AddableDict
 from pydantic import BaseModel, ConfigDict, field_validator
 from typing_extensions import override
@@ -56,6 +56,7 @@ from langchain_calibrate.routing import (
     _checked_flags,
     _checked_stream_mode,
     _dispatch_routing,
+    _OneInputStreaming,
     _Relay,
     _threshold_value,
 )
@@ -211,7 +212,7 @@ def _fmt(value: float) -> str:
     return "inf" if value == math.inf else f"{value:.3f}"
 
 
-class TieredRouter(RunnableSerializable[Any, dict[str, Any]]):
+class TieredRouter(_OneInputStreaming):
     """Run a calibrated chain and place its answer on an ordered ladder of tiers.
 
     Build it with ``route_by_tiers``, which validates the ladder. Returns
@@ -467,24 +468,6 @@ class TieredRouter(RunnableSerializable[Any, dict[str, Any]]):
         action = plan.tier.action
         async for chunk in action.astream(plan.action_arg(), config):  # type: ignore[union-attr]
             yield AddableDict({key: chunk})
-
-    @override
-    def stream(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> Iterator[dict[str, Any]]:
-        yield from self._transform_stream_with_config(iter([input]), self._stream, config, **kwargs)
-
-    @override
-    async def astream(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> AsyncIterator[dict[str, Any]]:
-        async def one() -> AsyncIterator[Any]:
-            yield input
-
-        async for chunk in self._atransform_stream_with_config(
-            one(), self._astream, config, **kwargs
-        ):
-            yield chunk
 
 
 def _checked_tiers(tiers: Sequence[Tier]) -> tuple[Tier, ...]:
