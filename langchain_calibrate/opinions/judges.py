@@ -374,6 +374,29 @@ class _AskModel(RunnableSerializable[dict[str, Any], Any]):
         output = await self.llm.ainvoke(prompt_value, llm_config, **self._call_kwargs(kwargs))
         return output, capture.generation, time.perf_counter() - started
 
+    def _result(self, output: Any, generation: Any, elapsed: float) -> Any:
+        raise NotImplementedError
+
+    def _run(self, input_: Any, run_manager: Any, config: RunnableConfig, **kwargs: Any) -> Any:
+        return self._result(*self._call(input_, run_manager, config, **kwargs))
+
+    async def _arun(
+        self, input_: Any, run_manager: Any, config: RunnableConfig, **kwargs: Any
+    ) -> Any:
+        return self._result(*await self._acall(input_, run_manager, config, **kwargs))
+
+    def invoke(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Any:
+        """Ask about ``{"question", "context", "answer"}``; extra kwargs go to the model call."""
+        return self._call_with_config(self._run, input, config, run_type="chain", **kwargs)
+
+    async def ainvoke(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Any:
+        """Async twin of ``invoke``."""
+        return await self._acall_with_config(self._arun, input, config, run_type="chain", **kwargs)
+
 
 class PTrueJudge(_AskModel):
     """Ask the model whether its answer is correct and read P(True) from one token's logprobs.
@@ -432,28 +455,6 @@ class PTrueJudge(_AskModel):
             tokens, yes_tokens=self.yes_tokens, no_tokens=self.no_tokens, elapsed=elapsed
         )
 
-    def _run(
-        self, input_: Any, run_manager: Any, config: RunnableConfig, **kwargs: Any
-    ) -> PTrueResult:
-        return self._result(*self._call(input_, run_manager, config, **kwargs))
-
-    async def _arun(
-        self, input_: Any, run_manager: Any, config: RunnableConfig, **kwargs: Any
-    ) -> PTrueResult:
-        return self._result(*await self._acall(input_, run_manager, config, **kwargs))
-
-    def invoke(
-        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
-    ) -> PTrueResult:
-        """Judge ``{"question", "context", "answer"}``; extra kwargs go to the model call."""
-        return self._call_with_config(self._run, input, config, run_type="chain", **kwargs)
-
-    async def ainvoke(
-        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
-    ) -> PTrueResult:
-        """Async twin of ``invoke``."""
-        return await self._acall_with_config(self._arun, input, config, run_type="chain", **kwargs)
-
     def judge(
         self, question: str, context: Any, answer: str, *, config: RunnableConfig | None = None
     ) -> PTrueResult:
@@ -510,28 +511,6 @@ class VerbalConfidenceAsker(_AskModel):
     def _result(self, output: Any, _generation: Any, elapsed: float) -> StatedConfidence:
         stated = parse_stated_confidence(_text_of(output), scale=self.scale)
         return stated.model_copy(update={"elapsed": elapsed})
-
-    def _run(
-        self, input_: Any, run_manager: Any, config: RunnableConfig, **kwargs: Any
-    ) -> StatedConfidence:
-        return self._result(*self._call(input_, run_manager, config, **kwargs))
-
-    async def _arun(
-        self, input_: Any, run_manager: Any, config: RunnableConfig, **kwargs: Any
-    ) -> StatedConfidence:
-        return self._result(*await self._acall(input_, run_manager, config, **kwargs))
-
-    def invoke(
-        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
-    ) -> StatedConfidence:
-        """Ask about ``{"question", "context", "answer"}``; extra kwargs go to the model call."""
-        return self._call_with_config(self._run, input, config, run_type="chain", **kwargs)
-
-    async def ainvoke(
-        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
-    ) -> StatedConfidence:
-        """Async twin of ``invoke``."""
-        return await self._acall_with_config(self._arun, input, config, run_type="chain", **kwargs)
 
     def ask(
         self, question: str, context: Any, answer: str, *, config: RunnableConfig | None = None
