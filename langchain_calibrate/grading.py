@@ -18,7 +18,13 @@ plainly here. :func:`is_correct` compares the *normalised* prediction and refere
    happens to mention Delhi somewhere is not.
 6. **Leading answer**: the prediction *starts* with the reference's tokens -> correct, whatever
    follows ("78.5 mi long, with its headwaters in..." for "78.5 mi"; "Muhammad (Arabic: ...)"
-   for "Muhammad"). The model stated the answer first, then kept talking.
+   for "Muhammad"). The model stated the answer first, then kept talking. A name may carry up to
+   :data:`MAX_INSERTED_NAME_TOKENS` middle names or initials inside it: when the reference has
+   at least two tokens, the prediction starts with its first token, and its tokens appear in
+   order with at most two other tokens between them (none of them "and"/"or"/"nor"/"but", which
+   would list a second answer), that is the same leading answer
+   ("Stuart Fergusson Victor Sutcliffe (23 June 1940...)" and "Denis Hale Johnson" for "Stuart
+   Sutcliffe" and "Denis Johnson"; "Richard M. Nixon" for "Richard Nixon").
 7. **Shorter form of the reference**: the prediction's tokens are the reference's last tokens
    (English noun phrases end in their head: a surname, the noun) and cover at least half of it
    -> correct ("Claudius" for "King Claudius", "Mickey Arthur" for "coached by Mickey Arthur";
@@ -43,13 +49,14 @@ words zero..twenty become digits ("three" == "3"). Deleting punctuation joins it
 same way on both sides: "1,000" == "1000", "U.S." == "us", "Jay-Z" == "jayz".
 
 Known limits, deliberately left in: a short hedge listing several candidates ("Delhi or Mumbai")
-passes rule 5; synonyms, paraphrases, aliases and unit conversions are not recognised; the
-negation guard also rejects harmless uses of "no"/"not" ("No doubt, it is Delhi."); an extra
-token that is neither a superset span (rule 5) nor in the reference fails rule 6 ("Richard M.
-Nixon" for "Richard Nixon"). On HaluEval QA rows 0-4999 every ``right_answer`` grades correct
-against itself, and 224 of the 5,000 ``hallucinated_answer`` strings grade correct, almost all
-because they contain the right entity inside a sentence with a false claim ("Park Dietz was a
-psychologist." for "Park Dietz"): this grader checks the asked-for answer, not every claim.
+passes rule 5; synonyms, paraphrases, aliases and unit conversions are not recognised (beyond
+the country names of rule 8); the negation guard also rejects harmless uses of "no"/"not" ("No
+doubt, it is Delhi."); a bare number for a counted reference fails ("18" for "18 languages").
+
+On HaluEval QA rows 0-4999 every ``right_answer`` grades correct against itself, and 257 of the
+5,000 ``hallucinated_answer`` strings grade correct, almost all because they contain the right
+entity inside a sentence with a false claim ("Park Dietz was a psychologist." for "Park Dietz"):
+this grader checks the asked-for answer, not every claim.
 """
 
 from __future__ import annotations
@@ -64,6 +71,7 @@ __all__ = [
     "CONTAIN_MAX_RATIO",
     "DEMONYMS",
     "F1_THRESHOLD",
+    "MAX_INSERTED_NAME_TOKENS",
     "SHORTER_FORM_MIN_COVERAGE",
     "is_correct",
     "normalize_answer",
@@ -83,7 +91,7 @@ DEMONYMS: dict[str, tuple[str, ...]] = {
     "english": ("england",),
     "scottish": ("scotland",),
     "welsh": ("wales",),
-    "irish": ("ireland",),
+    "irish": ("ireland", "republic of ireland"),
     "french": ("france",),
     "german": ("germany",),
     "italian": ("italy",),
@@ -107,7 +115,7 @@ DEMONYMS: dict[str, tuple[str, ...]] = {
     "argentine": ("argentina",),
     "australian": ("australia",),
     "japanese": ("japan",),
-    "chinese": ("china",),
+    "chinese": ("china", "peoples republic of china", "prc"),
     "indian": ("india",),
     "pakistani": ("pakistan",),
     "south korean": ("south korea",),
@@ -118,6 +126,9 @@ DEMONYMS: dict[str, tuple[str, ...]] = {
 """Rule 8: a demonym and the names of its country (normalised forms)."""
 
 _NATION_OF = {form: key for key, forms in DEMONYMS.items() for form in (key, *forms)}
+
+MAX_INSERTED_NAME_TOKENS = 2
+"""Rule 6: middle names or initials a leading answer may carry inside the reference's name."""
 
 CONTAIN_MAX_EXTRA_TOKENS = 6
 CONTAIN_MAX_RATIO = 3
@@ -133,6 +144,7 @@ _NUMBER_WORDS = {
 }
 _NEGATIONS = frozenset({"not", "no", "never", "neither", "nor", "none", "nothing"})
 _POLAR = frozenset({"yes", "no"})
+_CONJUNCTIONS = frozenset({"and", "or", "nor", "but"})
 
 
 def _is_punct(ch: str) -> bool:
@@ -209,6 +221,24 @@ def yes_no_polarity(text: str) -> str | None:
     return next(iter(present)) if len(present) == 1 else None
 
 
+def _leads_with(pred: list[str], ref: list[str]) -> bool:
+    """Rule 6: ``pred`` starts with ``ref``, allowing a few tokens inserted inside a name."""
+    if pred[: len(ref)] == ref:
+        return True
+    if len(ref) < 2 or pred[0] != ref[0]:
+        return False
+    inserted, i = 0, 1
+    for token in ref[1:]:
+        while i < len(pred) and pred[i] != token:
+            if pred[i] in _CONJUNCTIONS:  # "Western and Eastern Conference" lists two answers
+                return False
+            inserted, i = inserted + 1, i + 1
+        if i == len(pred) or inserted > MAX_INSERTED_NAME_TOKENS:
+            return False
+        i += 1
+    return True
+
+
 def _contains_span(haystack: list[str], needle: list[str]) -> bool:
     n = len(needle)
     return any(haystack[i : i + n] == needle for i in range(len(haystack) - n + 1))
@@ -249,7 +279,7 @@ def is_correct(prediction: str, reference: str) -> bool:
     max_len = max(len(ref) + CONTAIN_MAX_EXTRA_TOKENS, CONTAIN_MAX_RATIO * len(ref))
     if len(pred) <= max_len and _contains_span(pred, ref):
         return True
-    if pred[: len(ref)] == ref:
+    if _leads_with(pred, ref):
         return True
     if len(pred) >= SHORTER_FORM_MIN_COVERAGE * len(ref) and ref[-len(pred) :] == pred:
         return True

@@ -76,7 +76,21 @@ CASES: list[tuple[str, str, bool, str]] = [
         False,
         "F1 2*(4/5)*(4/5)/(8/5) = 0.8 but adds 'poisonous'",
     ),
-    ("Richard M. Nixon", "Richard Nixon", False, "extra initial: not a span, adds 'm'"),
+    # rule 6: middle names or initials inside a leading name (at most 2, no conjunction)
+    ("Richard M. Nixon", "Richard Nixon", True, "one initial inserted"),
+    ("Denis Hale Johnson", "Denis Johnson", True, "one middle name inserted"),
+    (
+        "Stuart Fergusson Victor Sutcliffe (23 June 1940 - 10 April 1962) was a Scottish painter",
+        "Stuart Sutcliffe",
+        True,
+        "two middle names inserted, then the answer runs on",
+    ),
+    ("John Ronald Reuel Tolkien Smith", "John Smith", False, "four tokens inserted > 2"),
+    ("Western and Eastern Conference", "Western Conference", False, "'and' lists two answers"),
+    ("Denis Hale", "Denis Johnson", False, "the last name never comes"),
+    # rule 8: official country names
+    ("China", "People's Republic of China", True, "official name of the same country"),
+    ("Taiwan", "People's Republic of China", False, "a different country"),
     # yes/no: polarity only
     ("yes", "yes", True, "same polarity"),
     ("no", "No", True, "same polarity"),
