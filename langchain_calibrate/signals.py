@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from langchain_calibrate.opinions.judges import PTrueResult
     from langchain_calibrate.opinions.stated import StatedConfidence
 from langchain_calibrate.support import (
+    answer_position,
     asemantic_support,
     content_words,
     lexical_support,
@@ -68,6 +69,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "answer_in_question",
     "binary_answer",
     "assertiveness",
+    "answer_position",
 )
 """The signals every run can have (no extra model call); the default calibrator features."""
 
@@ -159,6 +161,9 @@ class Signals(BaseModel):
     assertiveness: float | None = None
     """Wording in [-1, 1]: +1 only absolute markers ("definitely"), -1 only hedges ("probably",
     "tal vez"), 0 neither or both (``opinions.wording_assertiveness``)."""
+    answer_position: float | None = None
+    """Where the answer first occurs word for word in the retrieved context, in [0, 1) from its
+    start (``support.answer_position``); ``None`` when it does not occur as one run."""
     stated_confidence: float | None = None
     """What the model said its confidence was, in [0, 1] (opt-in verbal step)."""
     p_true: float | None = None
@@ -346,6 +351,7 @@ def _evidence_signals(
             min(max(relevances), math.fsum(relevances) / len(relevances)) if relevances else None
         ),
         "lexical_support": lexical_support(answer, contexts) if contexts else None,
+        "answer_position": answer_position(answer, contexts) if contexts else None,
     }
 
 

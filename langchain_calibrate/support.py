@@ -22,6 +22,7 @@ from langchain_core.embeddings import Embeddings
 
 __all__ = [
     "STOPWORDS",
+    "answer_position",
     "asemantic_support",
     "chunk_text",
     "content_words",
@@ -146,6 +147,45 @@ def lexical_support(answer: str, contexts: Sequence[str]) -> float | None:
     for text in texts:
         context_words.update(content_words(text))
     return len(answer_words & context_words) / len(answer_words)
+
+
+def answer_position(answer: str, contexts: Sequence[str]) -> float | None:
+    """Where the answer first occurs, word for word, in the contexts joined in order.
+
+    The answer's content words are looked for as one contiguous run in the content words of the
+    contexts (in retrieval order); the result is the run's start offset over the context's
+    length, so 0.0 is the very start and values near 1.0 the end. Which end is the trustworthy
+    one depends on the corpus and the chain, so a calibrator learns its direction from labels:
+    in multi-hop passages the bridge entity tends to come first and the asked-for fact later,
+    and with several documents a late position means a lower-ranked document.
+
+    Args:
+        answer: The generated answer.
+        contexts: Retrieved passages, in the order the model saw them.
+
+    Returns:
+        A value in ``[0, 1)``, or ``None`` when the answer has no content words, there is no
+        non-blank context, or the answer's words do not occur as one run in it.
+
+    Raises:
+        TypeError: If ``answer`` is not a str, or ``contexts`` is a single string or holds
+            anything but strings.
+
+    Example:
+        >>> answer_position("Gustave Eiffel", ["The tower was designed by Gustave Eiffel."])
+        0.5
+    """
+    texts = _check_contexts(contexts)
+    wanted = content_words(_check_answer(answer))
+    words = [w for text in texts for w in content_words(text)]
+    if not wanted or not words:
+        return None
+    n = len(wanted)
+    first = wanted[0]
+    for i, word in enumerate(words[: len(words) - n + 1]):
+        if word == first and words[i : i + n] == wanted:
+            return i / len(words)
+    return None
 
 
 def _is_false_end(text: str, start: int, next_char: str) -> bool:

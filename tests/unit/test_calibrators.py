@@ -138,7 +138,7 @@ def test_logistic_drops_constant_and_all_missing_columns() -> None:
 
 
 def test_logistic_default_features_and_inputs_agree() -> None:
-    assert len(DEFAULT_FEATURE_NAMES) == 15
+    assert len(DEFAULT_FEATURE_NAMES) == 16
     rng = np.random.default_rng(9)
     X = rng.normal(size=(60, len(DEFAULT_FEATURE_NAMES)))
     y = np.tile([0, 1], 30)

@@ -10,6 +10,7 @@ from langchain_core.embeddings import Embeddings
 
 from langchain_calibrate.support import (
     STOPWORDS,
+    answer_position,
     asemantic_support,
     chunk_text,
     content_words,
@@ -90,6 +91,37 @@ def test_lexical_support_hand_values(answer: str, contexts: list[str], expected:
 )
 def test_lexical_support_none_when_cannot_judge(answer: str, contexts: list[str]) -> None:
     assert lexical_support(answer, contexts) is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "contexts", "expected"),
+    [
+        # context words: tower designed gustave eiffel -> the run starts at index 2 of 4
+        ("Gustave Eiffel", ["The tower was designed by Gustave Eiffel."], 2 / 4),
+        # first occurrence counts: [paris capital paris] -> index 0
+        ("Paris", ["Paris is the capital; Paris again."], 0.0),
+        # contexts are joined in order: [berlin germany paris france] -> index 2
+        ("Paris", ["Berlin, Germany.", "Paris, France."], 2 / 4),
+        # stopwords are skipped on both sides: [film directed elia kazan] -> index 2
+        ("the Elia Kazan", ["The film was directed by Elia Kazan."], 2 / 4),
+    ],
+)
+def test_answer_position_hand_values(answer: str, contexts: list[str], expected: float) -> None:
+    assert answer_position(answer, contexts) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("answer", "contexts"),
+    [
+        ("Eiffel Gustave", ["Gustave Eiffel built it."]),  # out of order: not one run
+        ("Gustave Eiffel", ["Gustave, who knew Eiffel."]),  # words apart: not one run
+        ("It is.", ["Paris"]),  # no content words in the answer
+        ("Paris", ["", " "]),  # only blank contexts
+        ("Paris", []),
+    ],
+)
+def test_answer_position_none_when_not_a_run(answer: str, contexts: list[str]) -> None:
+    assert answer_position(answer, contexts) is None
 
 
 def test_lexical_support_rejects_bare_string() -> None:
