@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--api-key", help="API key for --base-url (default: $OPENAI_API_KEY)")
     demo.add_argument("--k", type=_positive, default=1, help="passages retrieved per question")
     demo.add_argument("--folds", type=_positive, default=5, help="cross-fitting folds (>= 2)")
+    demo.add_argument(
+        "--repeats",
+        type=_positive,
+        default=10,
+        help="fold assignments the out-of-fold confidences are averaged over (default 10)",
+    )
     demo.add_argument("--seed", type=int, default=0, help="seed for choosing questions")
     demo.add_argument("--concurrency", type=_positive, default=4, help="requests in flight")
     demo.add_argument(
@@ -202,6 +208,7 @@ def _run(args: argparse.Namespace) -> int:
                 api_key=args.api_key,
                 k=args.k,
                 folds=args.folds,
+                repeats=args.repeats,
                 seed=args.seed,
                 concurrency=args.concurrency,
                 timeout=args.timeout,

@@ -147,19 +147,31 @@ def cross_fit_confidences(
     seed: int = 0,
     method: str = "logistic",
     features: Sequence[str] | None = None,
+    repeats: int = 1,
 ) -> NDArray[np.float64]:
-    """Out-of-fold probabilities: each comes from a calibrator fitted on the other folds.
+    """Out-of-fold probabilities: each comes from calibrators fitted on the other folds.
+
+    With ``repeats > 1`` the cross-fitting is repeated over that many fold assignments and each
+    run's out-of-fold probabilities are averaged ("repeated cross-fitting"): still no probability
+    comes from a calibrator that saw the run's label, and the result no longer hangs on one
+    random split (on 300 HaluEval answers one split moved AUROC by up to 0.03).
 
     Args:
         signals: One ``Signals`` (or signals mapping) per run.
         labels: 0/1 per run.
         folds: At least 2.
-        seed: Fold seed.
+        seed: Fold seed; repeat ``r`` uses its own split derived from ``(seed, r)``, and repeat
+            0 is the split ``repeats=1`` uses.
         method: The calibrator to fit in each fold.
         features: For ``method="logistic"``: the signals to use (default: ``FEATURE_NAMES``).
+        repeats: Fold assignments to average over, at least 1.
 
     Returns:
         One probability per run, none of them from a calibrator that saw that run's label.
+
+    Raises:
+        ValueError: ``folds < 2``, ``repeats < 1``, fewer than ``2 * folds`` runs, or a training
+            part with one class only.
     """
     if folds < 2:
         msg = (
@@ -167,13 +179,31 @@ def cross_fit_confidences(
             f"got {folds}."
         )
         raise ValueError(msg)
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        msg = f"repeats must be an integer >= 1 (fold assignments to average), got {repeats!r}."
+        raise ValueError(msg)
     if len(signals) < 2 * folds:
         msg = f"{folds}-fold cross-fitting needs at least {2 * folds} runs, got {len(signals)}."
         raise ValueError(msg)
     y = np.asarray(labels)
-    fold = fold_ids(len(signals), folds, seed)
+    total = np.zeros(len(signals))
+    for r in range(repeats):
+        fold_seed = seed if r == 0 else int(np.random.SeedSequence([seed, r]).generate_state(1)[0])
+        total += _cross_fit_once(
+            signals, y, fold_ids(len(signals), folds, fold_seed), method, features
+        )
+    return total / repeats
+
+
+def _cross_fit_once(
+    signals: Sequence[Any],
+    y: NDArray[Any],
+    fold: NDArray[np.int64],
+    method: str,
+    features: Sequence[str] | None,
+) -> NDArray[np.float64]:
     out = np.full(len(signals), np.nan)
-    for f in range(folds):
+    for f in range(int(fold.max()) + 1):
         train = np.flatnonzero(fold != f)
         test = np.flatnonzero(fold == f)
         if y[train].min() == y[train].max():

@@ -42,3 +42,33 @@ def test_folds_are_balanced_and_need_two() -> None:
     signals, labels = synthetic(20)
     with pytest.raises(ValueError, match="folds must be >= 2"):
         cross_fit_confidences(signals, labels, folds=1, seed=0)
+
+
+@pytest.mark.parametrize("i", [0, 57, 199])
+def test_repeated_cross_fitting_never_lets_a_run_see_its_own_label(i: int) -> None:
+    # Every repeat puts run i in a held-out fold, so its averaged confidence cannot move when
+    # only its own label changes, while runs whose calibrators trained on it do move.
+    signals, labels = synthetic(200)
+    base = cross_fit_confidences(signals, labels, folds=5, seed=3, repeats=4)
+    flipped = labels.copy()
+    flipped[i] = 1 - flipped[i]
+    again = cross_fit_confidences(signals, flipped, folds=5, seed=3, repeats=4)
+    assert again[i] == pytest.approx(base[i], abs=1e-12)
+    others = np.arange(len(labels)) != i
+    assert np.abs(again[others] - base[others]).max() > 1e-6
+
+
+def test_one_repeat_is_plain_cross_fitting_and_more_repeats_use_other_splits() -> None:
+    signals, labels = synthetic(200)
+    plain = cross_fit_confidences(signals, labels, folds=5, seed=3)
+    assert np.array_equal(cross_fit_confidences(signals, labels, folds=5, seed=3, repeats=1), plain)
+    averaged = cross_fit_confidences(signals, labels, folds=5, seed=3, repeats=3)
+    assert np.all((averaged >= 0) & (averaged <= 1))
+    assert not np.allclose(averaged, plain)
+
+
+@pytest.mark.parametrize("repeats", [0, -1, 1.5, True])
+def test_repeats_must_be_a_positive_integer(repeats: object) -> None:
+    signals, labels = synthetic(40)
+    with pytest.raises(ValueError, match="repeats must be an integer >= 1"):
+        cross_fit_confidences(signals, labels, folds=5, seed=0, repeats=repeats)  # type: ignore[arg-type]
