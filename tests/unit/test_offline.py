@@ -72,3 +72,34 @@ def test_repeats_must_be_a_positive_integer(repeats: object) -> None:
     signals, labels = synthetic(40)
     with pytest.raises(ValueError, match="repeats must be an integer >= 1"):
         cross_fit_confidences(signals, labels, folds=5, seed=0, repeats=repeats)  # type: ignore[arg-type]
+
+
+def test_a_calibration_set_trains_every_fold_but_is_never_predicted() -> None:
+    signals, labels = synthetic(100, seed=1)
+    extra, extra_labels = synthetic(150, seed=2)
+    base = cross_fit_confidences(signals, labels, folds=5, seed=0)
+    joined = cross_fit_confidences(
+        signals, labels, folds=5, seed=0, calibration_signals=extra, calibration_labels=extra_labels
+    )
+    assert joined.shape == (100,) and np.all((joined >= 0) & (joined <= 1))
+    assert not np.allclose(joined, base)  # the calibration runs were learned from
+    # A run's own label still never reaches its confidence.
+    flipped = labels.copy()
+    flipped[7] = 1 - flipped[7]
+    again = cross_fit_confidences(
+        signals,
+        flipped,
+        folds=5,
+        seed=0,
+        calibration_signals=extra,
+        calibration_labels=extra_labels,
+    )
+    assert again[7] == pytest.approx(joined[7], abs=1e-12)
+
+
+def test_calibration_signals_and_labels_must_pair_up() -> None:
+    signals, labels = synthetic(40)
+    with pytest.raises(ValueError, match="calibration_signals has 3 runs but calibration_labels"):
+        cross_fit_confidences(
+            signals, labels, calibration_signals=signals[:3], calibration_labels=[0, 1]
+        )
