@@ -20,6 +20,14 @@ def _positive(value: str) -> int:
     return number
 
 
+def _non_negative(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        msg = f"must be 0 or a positive integer, got {value}"
+        raise argparse.ArgumentTypeError(msg)
+    return number
+
+
 def _positive_seconds(value: str) -> float:
     try:
         number = float(value)
@@ -58,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
             "(built from source on first use)."
         ),
     )
-    demo.add_argument("--questions", type=_positive, default=300, help="questions to answer")
+    demo.add_argument("--questions", type=_positive, default=300, help="questions to report on")
     demo.add_argument("--json", action="store_true", help="print a JSON summary on the last line")
     demo.add_argument("--base-url", help="an OpenAI-compatible endpoint (default: local server)")
     demo.add_argument("--model", help="model name at --base-url (default: gpt-4o-mini)")
@@ -70,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive,
         default=10,
         help="fold assignments the out-of-fold confidences are averaged over (default 10)",
+    )
+    demo.add_argument(
+        "--fit-questions",
+        type=_non_negative,
+        default=None,
+        metavar="N",
+        help="further questions answered only to fit the calibrator, never reported on "
+        "(default: as many as --questions; 0 for none)",
     )
     demo.add_argument("--seed", type=int, default=0, help="seed for choosing questions")
     demo.add_argument("--concurrency", type=_positive, default=4, help="requests in flight")
@@ -209,6 +225,7 @@ def _run(args: argparse.Namespace) -> int:
                 k=args.k,
                 folds=args.folds,
                 repeats=args.repeats,
+                fit_questions=args.fit_questions,
                 seed=args.seed,
                 concurrency=args.concurrency,
                 timeout=args.timeout,

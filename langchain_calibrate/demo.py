@@ -82,6 +82,10 @@ class DemoConfig:
     folds: int = 5
     repeats: int = 10
     """Fold assignments averaged over (repeated cross-fitting), so no single split decides."""
+    fit_questions: int | None = None
+    """Further questions answered only to fit the calibrator (a labelled calibration set): added
+    to every fold's training part, never reported on. ``None`` means as many as ``questions``;
+    0 fits on the reported questions' other folds alone."""
     seed: int = 0
     concurrency: int = 4
     max_tokens: int = 24
@@ -268,12 +272,36 @@ def _check_config(config: DemoConfig) -> None:
             "(HaluEval rows 5000 and up are reserved for independent evaluation)."
         )
         raise ValueError(msg)
+    fit_questions = _fit_questions(config)
+    if fit_questions < 0:
+        msg = f"--fit-questions must be 0 or more; got {fit_questions}."
+        raise ValueError(msg)
+    if config.questions + fit_questions > HALUEVAL_DEV_ROWS:
+        msg = (
+            f"--questions {config.questions} plus --fit-questions {fit_questions} is more than "
+            f"the {HALUEVAL_DEV_ROWS} development rows (HaluEval rows 5000 and up are reserved "
+            "for independent evaluation); lower --fit-questions."
+        )
+        raise ValueError(msg)
     if not config.timeout > 0:
         msg = f"--timeout must be a positive number of seconds; got {config.timeout}."
         raise ValueError(msg)
     if config.out_dir and os.path.exists(config.out_dir) and not os.path.isdir(config.out_dir):
         msg = f"--out-dir {config.out_dir} is a file; give a folder (it is created if missing)."
         raise ValueError(msg)
+
+
+def _fit_questions(config: DemoConfig) -> int:
+    return config.questions if config.fit_questions is None else config.fit_questions
+
+
+def _choose_rows(n_rows: int, config: DemoConfig) -> tuple[list[int], list[int]]:
+    """Reported rows (the same for a seed whatever ``fit_questions`` is), then calibration rows."""
+    rng = np.random.default_rng(config.seed)
+    reported = rng.choice(n_rows, size=min(config.questions, n_rows), replace=False)
+    rest = np.setdiff1d(np.arange(n_rows), reported)
+    extra = rng.choice(rest, size=min(_fit_questions(config), len(rest)), replace=False)
+    return sorted(int(i) for i in reported), sorted(int(i) for i in extra)
 
 
 def run_demo(config: DemoConfig, *, progress: Callable[[str], None] = _stderr) -> dict[str, Any]:
@@ -324,9 +352,8 @@ def run_demo(config: DemoConfig, *, progress: Callable[[str], None] = _stderr) -
             **judges,
         )
 
-        rng = np.random.default_rng(config.seed)
-        chosen = sorted(rng.choice(len(rows), size=min(config.questions, len(rows)), replace=False))
-        sample = [rows[i] for i in chosen]
+        reported, extra = _choose_rows(len(rows), config)
+        sample = [rows[i] for i in (*reported, *extra)]
         results: list[Any] = [None] * len(sample)
         t0 = time.perf_counter()
         batch = calibrated.batch_as_completed(
@@ -364,6 +391,8 @@ def run_demo(config: DemoConfig, *, progress: Callable[[str], None] = _stderr) -
                 own,
             )
         )
+    answers, fit_answers = answers[: len(reported)], answers[len(reported) :]
+    fit_labels = np.array([a.correct for a in fit_answers], dtype=float)
     labels = np.array([a.correct for a in answers], dtype=float)
     if labels.sum() in (0, len(labels)):
         msg = (
@@ -372,8 +401,15 @@ def run_demo(config: DemoConfig, *, progress: Callable[[str], None] = _stderr) -
         )
         raise RuntimeError(msg)
     signals = [a.calibration.signals for a in answers]
+    fit_signals = [a.calibration.signals for a in fit_answers]
     conf = cross_fit_confidences(
-        signals, labels, folds=config.folds, seed=config.seed, repeats=config.repeats
+        signals,
+        labels,
+        folds=config.folds,
+        seed=config.seed,
+        repeats=config.repeats,
+        calibration_signals=fit_signals,
+        calibration_labels=fit_labels,
     )
     answers = [
         dataclasses.replace(a, confidence=float(c)) for a, c in zip(answers, conf, strict=True)
@@ -381,7 +417,7 @@ def run_demo(config: DemoConfig, *, progress: Callable[[str], None] = _stderr) -
     raw = np.array([s.sequence_prob if s.sequence_prob is not None else 0.0 for s in signals])
 
     if files:
-        _write_outputs(files, answers, labels, conf, config, progress)
+        _write_outputs(files, answers, fit_answers, labels, conf, config, progress)
     if config.show_answers:
         print(f"{'conf':>5}  {'ok':<3} {'flags':<34} question -> answer  [right answer]")
         for a in answers:
@@ -406,6 +442,8 @@ def run_demo(config: DemoConfig, *, progress: Callable[[str], None] = _stderr) -
         "raw_score": {"name": "sequence_prob", **raw_metrics},
         "folds": config.folds,
         "repeats": config.repeats,
+        "fit_questions": len(fit_answers),
+        "fit_accuracy": float(fit_labels.mean()) if len(fit_labels) else None,
         "n_bins": 15,
         "retrieval_hit_rate": float(np.mean([a.retrieved_own_passage for a in answers])),
         "flags": flag_counts,
@@ -413,19 +451,26 @@ def run_demo(config: DemoConfig, *, progress: Callable[[str], None] = _stderr) -
         "model": model,
         "base_url": base_url,
         "seconds_answering": round(answer_seconds, 2),
-        "seconds_per_question": round(answer_seconds / len(answers), 3),
+        "seconds_per_question": round(answer_seconds / (len(answers) + len(fit_answers)), 3),
         "seconds_total": round(time.perf_counter() - started, 2),
     }
     if config.second_opinions:
-        summary["second_opinions"] = _witness_report(answers, labels, config)
+        summary["second_opinions"] = _witness_report(answers, fit_answers, labels, config)
     return summary
 
 
 def _witness_report(
-    answers: Sequence[DemoAnswer], labels: np.ndarray, config: DemoConfig
+    answers: Sequence[DemoAnswer],
+    fit_answers: Sequence[DemoAnswer],
+    labels: np.ndarray,
+    config: DemoConfig,
 ) -> dict[str, Any]:
-    """AUROC and ECE with and without each second opinion, on the same out-of-fold split."""
+    """AUROC and ECE with and without each second opinion, on the same out-of-fold splits."""
     signals = [a.calibration.signals for a in answers]
+    calibration = {
+        "calibration_signals": [a.calibration.signals for a in fit_answers],
+        "calibration_labels": [int(a.correct) for a in fit_answers],
+    }
     report: dict[str, Any] = {}
     for name, extra in (
         ("without", ()),
@@ -435,7 +480,7 @@ def _witness_report(
     ):
         conf = cross_fit_confidences(
             signals, labels, folds=config.folds, seed=config.seed, repeats=config.repeats,
-            features=(*FEATURE_NAMES, *extra),
+            features=(*FEATURE_NAMES, *extra), **calibration,
         )  # fmt: skip
         report[name] = _metrics(labels, conf)
     for key, signal in (("p_true", "p_true"), ("stated", "stated_confidence")):
@@ -477,6 +522,7 @@ def _demo_files(out_dir: str | None) -> dict[str, Path]:
 def _write_outputs(
     files: dict[str, Path],
     answers: Sequence[DemoAnswer],
+    fit_answers: Sequence[DemoAnswer],
     labels: np.ndarray,
     conf: np.ndarray,
     config: DemoConfig,
@@ -485,20 +531,23 @@ def _write_outputs(
     """Labels keyed by run id, a calibrator fitted on every answer, and the HTML report."""
     from langchain_calibrate.report import write_html_report
 
+    everything = [*answers, *fit_answers]
     with files["labels"].open("w", encoding="utf-8") as handle:
-        for a in answers:
+        for a in everything:
+            reported = not math.isnan(a.confidence)
             item = {
                 "run_id": a.calibration.run_id,
                 "label": int(a.correct),
                 "row": a.row,
                 "right_answer": a.right_answer,
-                "out_of_fold_confidence": a.confidence,
+                "part": "reported" if reported else "calibration",
+                "out_of_fold_confidence": a.confidence if reported else None,
                 "retrieved_own_passage": a.retrieved_own_passage,
             }
             handle.write(json.dumps(item) + "\n")
-    LogisticCalibrator().fit([a.calibration.signals for a in answers], labels).save(
-        files["calibrator"]
-    )
+    LogisticCalibrator().fit(
+        [a.calibration.signals for a in everything], [int(a.correct) for a in everything]
+    ).save(files["calibrator"])
     progress("Writing the report (bootstrap intervals, plots)...")
     write_html_report(
         files["report"],
@@ -509,13 +558,15 @@ def _write_outputs(
         details={
             "run log": files["runs"].name,
             "labels": files["labels"].name,
-            "questions": str(len(answers)),
+            "questions reported on": str(len(answers)),
+            "calibration questions (fitting only)": str(len(fit_answers)),
             "retrieved passages per question": str(config.k),
         },
         notes=[
             f"Confidences are out-of-fold: logistic regression over the signals, "
-            f"{config.folds}-fold cross-fitting averaged over {config.repeats} splits, so no "
-            "confidence comes from a calibrator that saw its own label.",
+            f"{config.folds}-fold cross-fitting averaged over {config.repeats} splits, each "
+            f"fold's training part joined by {len(fit_answers)} calibration questions that are "
+            "never reported on, so no confidence comes from a calibrator that saw its own label.",
             f"{files['calibrator'].name} is fitted on all answers, for use on new questions.",
         ],
     )
@@ -537,6 +588,11 @@ def print_summary(summary: dict[str, Any]) -> None:
         f"questions: {summary['n']}   accuracy: {summary['accuracy']:.3f}   "
         f"retrieval hit rate: {summary['retrieval_hit_rate']:.3f}"
     )
+    if summary["fit_questions"]:
+        print(
+            f"calibration questions (fitting only, never reported on): "
+            f"{summary['fit_questions']}   accuracy: {fmt(summary['fit_accuracy'])}"
+        )
     print(
         f"calibrated (logistic over signals, {summary['folds']}-fold out-of-fold, "
         f"averaged over {summary['repeats']} splits): "

@@ -50,15 +50,22 @@ def test_demo_on_the_local_default_prints_json_summary(tmp_path: Path) -> None:
     assert summary["retrieval_hit_rate"] > 0.5
     # The run log was written by with_calibration(log_to=...) during the real runs...
     records = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
-    assert len(records) == 30
+    assert summary["fit_questions"] == 30  # by default as many calibration questions
+    assert len(records) == 60
     assert all(r["schema"] == "langchain-calibrate.run" and r["label"] is None for r in records)
     assert all(r["model_name"] and r["signals"]["sequence_prob"] is not None for r in records)
     # ...and the labels, keyed by run id, cover exactly those runs, from rows 0-4999 only.
     labels = [json.loads(line) for line in (out / "labels.jsonl").read_text().splitlines()]
     assert {x["run_id"] for x in labels} == {r["run_id"] for r in records}
     assert all(x["row"] < 5000 for x in labels)
-    assert sum(x["label"] for x in labels) == round(summary["accuracy"] * 30)
-    assert all(0.0 <= x["out_of_fold_confidence"] <= 1.0 for x in labels)
+    reported = [x for x in labels if x["part"] == "reported"]
+    calibration = [x for x in labels if x["part"] == "calibration"]
+    assert len(reported) == len(calibration) == 30
+    assert not {x["row"] for x in reported} & {x["row"] for x in calibration}
+    assert sum(x["label"] for x in reported) == round(summary["accuracy"] * 30)
+    assert sum(x["label"] for x in calibration) == round(summary["fit_accuracy"] * 30)
+    assert all(0.0 <= x["out_of_fold_confidence"] <= 1.0 for x in reported)
+    assert all(x["out_of_fold_confidence"] is None for x in calibration)
     assert (out / "calibrator.json").is_file()
     assert "data:image/png;base64," in (out / "report.html").read_text()
     # Every answer was shown with its confidence and flags.
@@ -77,7 +84,7 @@ def test_demo_on_the_local_default_prints_json_summary(tmp_path: Path) -> None:
     )  # fmt: skip
     assert ev.returncode == 0, ev.stderr
     payload = json.loads(ev.stdout.strip().splitlines()[-1])
-    assert payload["n"] == 30 and 0.0 <= payload["metrics"]["ece"]["value"] <= 1.0
+    assert payload["n"] == 60 and 0.0 <= payload["metrics"]["ece"]["value"] <= 1.0
     rep = run(
         [*cli, "report", runs, "--labels", lab, "--cv", "3", "-o", str(tmp_path / "r.html")],
         timeout=300,
