@@ -66,13 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
             "(built from source on first use)."
         ),
     )
-    demo.add_argument("--questions", type=_positive, default=300, help="questions to report on")
+    demo.add_argument(
+        "--questions", type=_positive, default=300, help="questions to report on (default 300)"
+    )
     demo.add_argument("--json", action="store_true", help="print a JSON summary on the last line")
     demo.add_argument("--base-url", help="an OpenAI-compatible endpoint (default: local server)")
     demo.add_argument("--model", help="model name at --base-url (default: gpt-4o-mini)")
     demo.add_argument("--api-key", help="API key for --base-url (default: $OPENAI_API_KEY)")
-    demo.add_argument("--k", type=_positive, default=1, help="passages retrieved per question")
-    demo.add_argument("--folds", type=_positive, default=5, help="cross-fitting folds (>= 2)")
+    demo.add_argument(
+        "--k", type=_positive, default=1, help="passages retrieved per question (default 1)"
+    )
+    demo.add_argument(
+        "--folds", type=_positive, default=5, help="cross-fitting folds, >= 2 (default 5)"
+    )
     demo.add_argument(
         "--repeats",
         type=_positive,
@@ -87,8 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="further questions answered only to fit the calibrator, never reported on "
         "(default: as many as --questions; 0 for none)",
     )
-    demo.add_argument("--seed", type=int, default=0, help="seed for choosing questions")
-    demo.add_argument("--concurrency", type=_positive, default=4, help="requests in flight")
+    demo.add_argument(
+        "--seed", type=int, default=0, help="seed for choosing questions and folds (default 0)"
+    )
+    demo.add_argument(
+        "--concurrency", type=_positive, default=4, help="requests in flight (default 4)"
+    )
     demo.add_argument(
         "--timeout",
         type=_positive_seconds,

@@ -277,10 +277,12 @@ def _check_config(config: DemoConfig) -> None:
         msg = f"--fit-questions must be 0 or more; got {fit_questions}."
         raise ValueError(msg)
     if config.questions + fit_questions > HALUEVAL_DEV_ROWS:
+        given = "" if config.fit_questions is not None else " (its default: as many as --questions)"
         msg = (
-            f"--questions {config.questions} plus --fit-questions {fit_questions} is more than "
-            f"the {HALUEVAL_DEV_ROWS} development rows (HaluEval rows 5000 and up are reserved "
-            "for independent evaluation); lower --fit-questions."
+            f"--questions {config.questions} plus --fit-questions {fit_questions}{given} is more "
+            f"than the {HALUEVAL_DEV_ROWS} development rows (HaluEval rows 5000 and up are "
+            f"reserved for independent evaluation); pass --fit-questions "
+            f"{HALUEVAL_DEV_ROWS - config.questions} or less, or lower --questions."
         )
         raise ValueError(msg)
     if not config.timeout > 0:
@@ -289,6 +291,10 @@ def _check_config(config: DemoConfig) -> None:
     if config.out_dir and os.path.exists(config.out_dir) and not os.path.isdir(config.out_dir):
         msg = f"--out-dir {config.out_dir} is a file; give a folder (it is created if missing)."
         raise ValueError(msg)
+
+
+def _splits(repeats: int) -> str:
+    return "1 split" if repeats == 1 else f"{repeats} splits"
 
 
 def _fit_questions(config: DemoConfig) -> int:
@@ -564,7 +570,7 @@ def _write_outputs(
         },
         notes=[
             f"Confidences are out-of-fold: logistic regression over the signals, "
-            f"{config.folds}-fold cross-fitting averaged over {config.repeats} splits, each "
+            f"{config.folds}-fold cross-fitting averaged over {_splits(config.repeats)}, each "
             f"fold's training part joined by {len(fit_answers)} calibration questions that are "
             "never reported on, so no confidence comes from a calibrator that saw its own label.",
             f"{files['calibrator'].name} is fitted on all answers, for use on new questions.",
@@ -572,7 +578,9 @@ def _write_outputs(
     )
     progress(
         f"Wrote {', '.join(str(p) for p in files.values())}. Try: langchain-calibrate evaluate "
-        f"{files['runs']} --labels {files['labels']}"
+        f"{files['runs']} --labels {files['labels']} (it cross-fits over all "
+        f"{len(everything)} answers, calibration ones included, on one split, so its figures "
+        "differ from the demo's)"
     )
 
 
@@ -595,7 +603,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         )
     print(
         f"calibrated (logistic over signals, {summary['folds']}-fold out-of-fold, "
-        f"averaged over {summary['repeats']} splits): "
+        f"averaged over {_splits(summary['repeats'])}): "
         f"ECE {fmt(summary['ece'])}  Brier {fmt(summary['brier'])}  "
         f"AUROC {fmt(summary['auroc'])}"
     )

@@ -11,6 +11,7 @@ import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -186,12 +187,19 @@ def cross_fit_confidences(
             f"got {folds}."
         )
         raise ValueError(msg)
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+    if isinstance(repeats, bool) or not isinstance(repeats, Integral) or repeats < 1:
         msg = f"repeats must be an integer >= 1 (fold assignments to average), got {repeats!r}."
         raise ValueError(msg)
     if len(signals) < 2 * folds:
         msg = f"{folds}-fold cross-fitting needs at least {2 * folds} runs, got {len(signals)}."
         raise ValueError(msg)
+    if len(labels) != len(signals):
+        msg = (
+            f"signals has {len(signals)} runs but labels has {len(labels)}; give one 0/1 label "
+            "per run, in the same order."
+        )
+        raise ValueError(msg)
+    repeats = int(repeats)
     extra = list(calibration_signals)
     extra_y = np.asarray(calibration_labels, dtype=float).reshape(-1)
     if len(extra) != len(extra_y):

@@ -29,7 +29,8 @@ def test_reported_rows_do_not_depend_on_the_calibration_set_size() -> None:
     [
         (DemoConfig(questions=300, fit_questions=-1), "--fit-questions must be 0 or more"),
         (DemoConfig(questions=3000, fit_questions=2001), "plus --fit-questions 2001"),
-        (DemoConfig(questions=2600), "plus --fit-questions 2600"),  # default doubles it
+        (DemoConfig(questions=2600), r"2600 \(its default: as many as --questions\)"),
+        (DemoConfig(questions=2600), "pass --fit-questions 2400 or less"),
     ],
 )
 def test_bad_calibration_set_sizes_are_refused_before_any_work(

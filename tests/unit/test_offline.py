@@ -103,3 +103,16 @@ def test_calibration_signals_and_labels_must_pair_up() -> None:
         cross_fit_confidences(
             signals, labels, calibration_signals=signals[:3], calibration_labels=[0, 1]
         )
+
+
+def test_numpy_integer_repeats_are_accepted() -> None:
+    signals, labels = synthetic(40)
+    plain = cross_fit_confidences(signals, labels, folds=5, seed=0, repeats=2)
+    as_numpy = cross_fit_confidences(signals, labels, folds=5, seed=0, repeats=np.int64(2))  # type: ignore[arg-type]
+    assert np.array_equal(plain, as_numpy)
+
+
+def test_signals_and_labels_must_pair_up() -> None:
+    signals, labels = synthetic(40)
+    with pytest.raises(ValueError, match="signals has 40 runs but labels has 30"):
+        cross_fit_confidences(signals, labels[:30])
