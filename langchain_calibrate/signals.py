@@ -26,11 +26,11 @@ if TYPE_CHECKING:
     from langchain_calibrate.opinions.judges import PTrueResult
     from langchain_calibrate.opinions.stated import StatedConfidence
 from langchain_calibrate.support import (
-    answer_position,
     asemantic_support,
     content_words,
-    lexical_support,
+    first_run_position,
     semantic_support,
+    support_share,
 )
 
 __all__ = [
@@ -294,24 +294,31 @@ def _cheap_signals(
     values = {
         **token_signals(tokens),
         **_evidence_signals(answer, documents, contexts),
-        **_question_signals(question, answer, contexts),
+        **_word_signals(question, answer, contexts),
         "binary_answer": 1.0 if _BINARY_ANSWER.match(answer) else 0.0,
         "assertiveness": wording_assertiveness(answer).score,
     }
     return values, contexts
 
 
-def _question_signals(question: str | None, answer: str, contexts: list[str]) -> dict[str, Any]:
+def _word_signals(question: str | None, answer: str, contexts: list[str]) -> dict[str, Any]:
+    """The content-word signals; answer, contexts and question are each split once."""
+    said = content_words(answer)
+    texts = [c for c in contexts if c.strip()]
+    split = [content_words(c) for c in texts]
+    values: dict[str, Any] = {
+        "lexical_support": support_share(said, split) if texts else None,
+        "answer_position": first_run_position(said, split) if texts else None,
+    }
     asked = set(content_words(question)) if question else set()
     if not asked:
-        return {"question_coverage": None, "answer_in_question": None}
-    found: set[str] = set()
-    for context in contexts:
-        found.update(content_words(context))
-    said = set(content_words(answer))
+        return {**values, "question_coverage": None, "answer_in_question": None}
+    found = {w for words in split for w in words}
+    said_set = set(said)
     return {
+        **values,
         "question_coverage": len(asked & found) / len(asked) if contexts else None,
-        "answer_in_question": len(said & asked) / len(said) if said else None,
+        "answer_in_question": len(said_set & asked) / len(said_set) if said_set else None,
     }
 
 
@@ -350,8 +357,6 @@ def _evidence_signals(
         "mean_relevance": (
             min(max(relevances), math.fsum(relevances) / len(relevances)) if relevances else None
         ),
-        "lexical_support": lexical_support(answer, contexts) if contexts else None,
-        "answer_position": answer_position(answer, contexts) if contexts else None,
     }
 
 

@@ -26,9 +26,11 @@ __all__ = [
     "asemantic_support",
     "chunk_text",
     "content_words",
+    "first_run_position",
     "lexical_support",
     "semantic_support",
     "split_sentences",
+    "support_share",
 ]
 
 # Compact English function-word list. Negations ("not", "no", "never", "nor", "n't" forms) are
@@ -140,13 +142,25 @@ def lexical_support(answer: str, contexts: Sequence[str]) -> float | None:
         0.6666666666666666
     """
     texts = _check_contexts(contexts)
-    answer_words = set(content_words(_check_answer(answer)))
-    if not answer_words or not texts:
+    if not texts:
         return None
-    context_words: set[str] = set()
-    for text in texts:
-        context_words.update(content_words(text))
-    return len(answer_words & context_words) / len(answer_words)
+    return support_share(content_words(_check_answer(answer)), [content_words(t) for t in texts])
+
+
+def support_share(
+    answer_words: Sequence[str], context_words: Sequence[Sequence[str]]
+) -> float | None:
+    """:func:`lexical_support` on words already split by :func:`content_words`.
+
+    For callers that split the answer and contexts once for several signals.
+    """
+    wanted = set(answer_words)
+    if not wanted:
+        return None
+    found: set[str] = set()
+    for words in context_words:
+        found.update(words)
+    return len(wanted & found) / len(wanted)
 
 
 def answer_position(answer: str, contexts: Sequence[str]) -> float | None:
@@ -176,8 +190,17 @@ def answer_position(answer: str, contexts: Sequence[str]) -> float | None:
         0.5
     """
     texts = _check_contexts(contexts)
-    wanted = content_words(_check_answer(answer))
-    words = [w for text in texts for w in content_words(text)]
+    return first_run_position(
+        content_words(_check_answer(answer)), [content_words(t) for t in texts]
+    )
+
+
+def first_run_position(
+    answer_words: Sequence[str], context_words: Sequence[Sequence[str]]
+) -> float | None:
+    """:func:`answer_position` on words already split by :func:`content_words`."""
+    wanted = list(answer_words)
+    words = [w for chunk in context_words for w in chunk]
     if not wanted or not words:
         return None
     n = len(wanted)
